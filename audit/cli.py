@@ -1,0 +1,275 @@
+"""The ``tokaudit`` command: parse arguments, call the library, render. Nothing else.
+
+Exit codes (documented in the README, read by cron): 0 ok · 1 error · 2 usage or
+configuration error · 3 data problem (rows or files rejected, or no data for the month).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+import traceback
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from audit import __version__
+from audit.console import file_line, make_console, price_table, summary_line, wants_color
+from audit.errors import AuditError, ExitCode, NoDataError, UsageError
+from audit.ingest import ingest
+from audit.litellm_import import convert_litellm
+from audit.period import parse_month
+from audit.pricing import load_price_book
+from audit.report import FORMATS, RenderContext, render
+from audit.report.model import COST_MODES, ReportOptions, build_report
+from audit.sources import SOURCES
+from audit.store import DEFAULT_STORE, Store
+
+app = typer.Typer(
+    help="Offline cost audit for LLM spend: ingest exports, price them, report.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+prices_app = typer.Typer(help="Inspect, check and import price tables.", no_args_is_help=True)
+app.add_typer(prices_app, name="prices")
+
+F = TypeVar("F", bound=Callable[..., Any])
+_state = {"debug": False}
+
+StoreOpt = Annotated[
+    Path,
+    typer.Option(
+        "--store",
+        envvar="TOKAUDIT_STORE",
+        help="Store folder (env TOKAUDIT_STORE).",
+        show_default=True,
+    ),
+]
+PricesOpt = Annotated[
+    list[Path] | None,
+    typer.Option("--prices", help="Extra price-table file or folder; overrides ours. Repeatable."),
+]
+
+
+def _fail(message: str, code: int) -> typer.Exit:
+    print(f"tokaudit: error: {message}", file=sys.stderr)
+    return typer.Exit(code)
+
+
+def handled(func: F) -> F:
+    """Turn library errors into one line on stderr and the documented exit code."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except AuditError as exc:
+            if _state["debug"]:
+                traceback.print_exc()
+            raise _fail(str(exc), int(exc.exit_code)) from exc
+        except OSError as exc:
+            if _state["debug"]:
+                traceback.print_exc()
+            where = f"{exc.filename}: " if exc.filename else ""
+            raise _fail(f"{where}{exc.strerror or exc}", int(ExitCode.ERROR)) from exc
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"tokaudit {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")] = False,
+) -> None:
+    """Offline cost audit for LLM spend.
+
+    Typical monthly run (cron): tokaudit ingest exports/ && tokaudit report --month last
+
+    Exit codes: 0 ok, 1 error, 2 usage/config error, 3 data rejected or no data.
+    """
+    _state["debug"] = debug
+
+
+@app.command("ingest")
+@handled
+def ingest_cmd(
+    paths: Annotated[
+        list[Path], typer.Argument(help="Export files or folders (searched recursively).")
+    ],
+    store: StoreOpt = Path(DEFAULT_STORE),
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="Print only problems and the summary.")
+    ] = False,
+) -> None:
+    """Load exports into the store; safe to re-run (unchanged files and known rows are skipped).
+
+    The format of each file is detected from its content. Bad rows are kept aside with
+    file, line and reason and counted; exit code 3 says something was rejected.
+    """
+    out = make_console()
+    interactive = wants_color(sys.stderr)
+
+    def progress(result: Any) -> None:
+        if not quiet or result.problem:
+            out.print(file_line(result))
+        elif interactive:
+            print(f"\r{result.path[-70:]:<70}", end="", file=sys.stderr, flush=True)
+
+    summary = ingest(paths, Store(store), progress=progress)
+    if quiet and interactive:
+        print("\r" + " " * 70 + "\r", end="", file=sys.stderr)
+    out.print(summary_line(summary))
+    raise typer.Exit(int(summary.exit_code))
+
+
+def _now(value: str | None) -> datetime:
+    """The report clock: --now, else SOURCE_DATE_EPOCH (reproducible builds), else the real time."""
+    if value:
+        try:
+            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError as exc:
+            raise UsageError(f"invalid --now {value!r}: expected an ISO 8601 time") from exc
+        return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    if epoch:
+        try:
+            return datetime.fromtimestamp(int(epoch), tz=UTC)
+        except ValueError as exc:
+            raise UsageError(f"invalid SOURCE_DATE_EPOCH {epoch!r}") from exc
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+@app.command("report")
+@handled
+def report_cmd(
+    month: Annotated[
+        str, typer.Option("--month", "-m", help="YYYY-MM, or 'last' for the previous month.")
+    ] = "last",
+    fmt: Annotated[
+        str, typer.Option("--format", "-f", help=f"Output format: {', '.join(FORMATS.names())}.")
+    ] = "terminal",
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Write to this file instead of stdout.")
+    ] = None,
+    store: StoreOpt = Path(DEFAULT_STORE),
+    prices: PricesOpt = None,
+    cost_mode: Annotated[
+        str,
+        typer.Option(
+            "--cost-mode",
+            help="auto: what the source reported, else our price tables; "
+            "calculate: price tables only; reported: source figures only.",
+        ),
+    ] = "auto",
+    timezone: Annotated[
+        str, typer.Option("--timezone", help="IANA timezone for month and day boundaries.")
+    ] = "UTC",
+    now: Annotated[
+        str | None,
+        typer.Option("--now", help="Pin the report clock (ISO time), for reproducible output."),
+    ] = None,
+) -> None:
+    """Report a month's spend: totals, by provider/model/key/user/project, daily chart."""
+    if fmt not in FORMATS:
+        raise UsageError(f"unknown format {fmt!r} (choose from {', '.join(FORMATS.names())})")
+    if cost_mode not in COST_MODES:
+        raise UsageError(f"unknown cost mode {cost_mode!r} (choose from {', '.join(COST_MODES)})")
+    clock = _now(now)
+    period = parse_month(month, now=clock, timezone=timezone)
+    book = load_price_book(prices or [])
+    the_store = Store(store)
+    if not the_store.exists():
+        raise NoDataError("the store is empty: run 'tokaudit ingest PATH' first", path=store)
+    report = build_report(the_store, book, ReportOptions(period, clock, cost_mode))
+    if report.is_empty:
+        held = ", ".join(the_store.manifest().months()) or "none"
+        raise NoDataError(
+            f"no usage for {period.label} in the store (months held: {held})", path=store
+        )
+    target = sys.stdout if out is None else None
+    context = RenderContext(
+        color=target is not None and wants_color(sys.stdout) and fmt == "terminal"
+    )
+    text = render(report, fmt, context)
+    if out is None:
+        sys.stdout.write(text)
+    else:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text, encoding="utf-8")
+        print(f"wrote {out}", file=sys.stderr)
+
+
+@app.command("formats")
+def formats_cmd() -> None:
+    """List the export formats tokaudit reads, and how to obtain each."""
+    for name, adapter in SOURCES.items():
+        print(f"{name:<30} {adapter.granularity:<9} {adapter.title}")
+        print(f"{'':30} how to get it: {adapter.obtain}")
+
+
+@prices_app.command("list")
+@handled
+def prices_list(prices: PricesOpt = None) -> None:
+    """Show every priced model with its latest price."""
+    make_console().print(price_table(load_price_book(prices or [])))
+
+
+@prices_app.command("check")
+@handled
+def prices_check(prices: PricesOpt = None) -> None:
+    """Validate the bundled tables and any --prices tables; errors name file and line."""
+    book = load_price_book(prices or [])
+    aliases = sum(len(m.aliases) for m in book.models.values())
+    print(f"ok: {len(book.models)} models, {aliases} aliases in {len(book.tables)} tables")
+
+
+@prices_app.command("import")
+@handled
+def prices_import(
+    source: Annotated[
+        Path, typer.Argument(help="A local copy of LiteLLM's model_prices_and_context_window.json.")
+    ],
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Where to write the price table YAML.")
+    ] = Path("litellm-prices.yaml"),
+    effective_from: Annotated[
+        str,
+        typer.Option("--effective-from", help="Date (YYYY-MM-DD) the imported prices apply from."),
+    ] = "2024-01-01",
+    provider: Annotated[
+        list[str] | None,
+        typer.Option("--provider", help="Only these litellm_provider values. Repeatable."),
+    ] = None,
+) -> None:
+    """Convert LiteLLM's price map into a tokaudit price table (use it with --prices)."""
+    result = convert_litellm(source, out, effective_from=effective_from, providers=provider or [])
+    print(
+        f"wrote {out}: {result.models} models ({result.skipped} entries skipped: "
+        f"no per-token price or not a chat/completion model)"
+    )
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

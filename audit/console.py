@@ -1,0 +1,124 @@
+"""Rendering of command results that are not reports (ingest summaries, price listings).
+
+Kept out of :mod:`audit.cli` so the CLI stays a thin layer, and testable on their own.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import TextIO
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from audit.ingest import FileResult, IngestSummary
+from audit.pricing import PriceBook
+from audit.report.terminal import safe
+
+_STATUS_STYLE = {
+    "loaded": "green",
+    "unchanged": "dim",
+    "unrecognised": "yellow",
+    "empty": "yellow",
+    "unreadable": "red",
+}
+
+
+def wants_color(stream: TextIO) -> bool:
+    """Colour only on a real terminal, and never when NO_COLOR is set (no-color.org)."""
+    if os.environ.get("NO_COLOR"):
+        return False
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty())
+
+
+def make_console(stream: TextIO | None = None, *, width: int | None = None) -> Console:
+    """A console for command output: plain and 100 columns wide unless on a colour terminal."""
+    stream = stream or sys.stdout
+    color = wants_color(stream)
+    return Console(
+        file=stream,
+        width=width or (None if color else 100),
+        force_terminal=color,
+        no_color=not color,
+        color_system="auto" if color else None,
+        highlight=False,
+        emoji=False,
+        soft_wrap=False,
+    )
+
+
+def file_line(result: FileResult) -> Text:
+    """One line per file: status, path, format and counts; reasons follow indented."""
+    style = _STATUS_STYLE.get(result.status, "")
+    line = Text()
+    line.append(f"{result.status:<12}", style=style)
+    line.append(safe(result.path))
+    if result.format:
+        line.append(f"  [{result.format}]", style="cyan")
+    if result.status == "loaded":
+        line.append(
+            f"  read {result.rows_read:,} · loaded {result.rows_loaded:,}"
+            f" · duplicates {result.rows_duplicate:,} · rejected {result.rows_rejected:,}"
+        )
+    elif result.message:
+        line.append(f"  {safe(result.message)}")
+        if result.candidates:
+            line.append(f" (closest formats: {', '.join(result.candidates)})")
+    for reason in result.reasons[:5]:
+        line.append(
+            f"\n{'':12}rejected {reason['rows']:,} × {safe(reason['reason'])}"
+            f" (first at {safe(result.path)}:{reason['first_line']})",
+            style="yellow",
+        )
+    if len(result.reasons) > 5:
+        line.append(f"\n{'':12}… and {len(result.reasons) - 5} more reasons", style="yellow")
+    return line
+
+
+def summary_line(summary: IngestSummary) -> Text:
+    """The closing line: what the run did overall."""
+    counts: dict[str, int] = {}
+    for item in summary.files:
+        counts[item.status] = counts.get(item.status, 0) + 1
+    files = ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "no files"
+    text = Text()
+    text.append("ingest: ", style="bold")
+    text.append(
+        f"{len(summary.files)} files ({files}); "
+        f"{summary.total('rows_loaded'):,} rows loaded, "
+        f"{summary.total('rows_duplicate'):,} duplicates merged, "
+        f"{summary.total('rows_rejected'):,} rejected → {safe(summary.store)}"
+    )
+    return text
+
+
+def price_table(book: PriceBook) -> Table:
+    """``tokaudit prices list``: every model, its class, current price and alias count."""
+    table = Table(title="Price tables (USD per 1M tokens, latest period)", title_justify="left")
+    for name, justify in (
+        ("model", "left"),
+        ("table", "left"),
+        ("class", "left"),
+        ("since", "left"),
+        ("input", "right"),
+        ("cached", "right"),
+        ("output", "right"),
+        ("aliases", "right"),
+    ):
+        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    for model in sorted(book.models.values(), key=lambda m: (m.vendor, m.id)):
+        latest = model.periods[-1]
+        table.add_row(
+            Text(model.id),
+            Text(safe(model.table)),
+            Text(model.cls or ""),
+            Text(latest.effective_from.isoformat()),
+            Text(f"{latest.rates.input:g}"),
+            Text(f"{latest.rates.cached_input:g}"),
+            Text(f"{latest.rates.output:g}"),
+            Text(str(len(model.aliases))),
+        )
+    return table

@@ -1,0 +1,390 @@
+"""Shared expressions that turn raw source values into canonical ones.
+
+Adapters only *map* fields; parsing, validation and masking live here so every source
+rejects the same mistakes with the same words. Each parser returns a :class:`Parsed`
+pair — the value and a per-row reason (null when fine) — so a bad cell rejects its row
+with a message naming the field and the offending text, instead of silently becoming null.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import polars as pl
+
+from audit.money import parse_money
+from audit.schema import CANONICAL, TOKEN_COLUMNS, TS, conform
+
+#: Plausible request dates. A 1970 timestamp is an epoch-zero default, a year-3000 one a unit bug.
+TS_MIN = datetime(2015, 1, 1, tzinfo=UTC)
+TS_MAX = datetime(2100, 1, 1, tzinfo=UTC)
+#: Larger token counts on one request are a logging bug (no context window is this big).
+MAX_REQUEST_TOKENS = 100_000_000
+#: Aggregates sum many requests; above this the number is corrupt, not busy.
+MAX_AGGREGATE_TOKENS = 10**15
+#: Tag values longer than this are dropped: a long free-text value is likely prompt content.
+MAX_TAG_VALUE_CHARS = 256
+
+ERROR_COLUMN = "_error"
+
+_TS_FORMATS = (
+    "%Y-%m-%dT%H:%M:%S%.f%#z",
+    "%Y-%m-%d %H:%M:%S%.f%#z",
+    "%Y-%m-%dT%H:%M:%S%.f",
+    "%Y-%m-%d %H:%M:%S%.f",
+    "%Y-%m-%dT%H:%M%#z",
+    "%Y-%m-%dT%H:%M",
+    "%Y-%m-%d %H:%M",
+    "%Y-%m-%d",
+)
+
+# Provider secrets that must never reach the store: keep a recognisable prefix and the last
+# four characters so a user can still tell keys apart. `\b` stops "task-…" matching "sk-".
+_SECRET_PATTERNS: tuple[tuple[str, str], ...] = (
+    (
+        r"\b(sk-(?:ant-(?:api|admin)\d\d-|or-v1-|proj-|admin-|svcacct-|live-|test-|ant-|or-)?)"
+        r"[A-Za-z0-9_\-]{8,}([A-Za-z0-9]{4})\b",
+        "${1}…${2}",
+    ),
+    (r"\b((?:AKIA|ASIA)[0-9A-Z]{4})[0-9A-Z]{8}([0-9A-Z]{4})\b", "${1}…${2}"),
+    (r"(?i)\b(bearer\s+)[A-Za-z0-9._\-]{12,}([A-Za-z0-9]{4})\b", "${1}…${2}"),
+)
+
+
+@dataclass(frozen=True)
+class Parsed:
+    """A parsed value and the reason its row must be rejected (null when the cell is fine)."""
+
+    value: pl.Expr
+    error: pl.Expr
+
+
+def _shown(text: pl.Expr) -> pl.Expr:
+    """The offending text as quoted in a message: short, so a 1 MB cell cannot flood a report."""
+    return pl.concat_str(pl.lit("'"), text.str.slice(0, 40), pl.lit("'"))
+
+
+def _as_text(raw: pl.Expr) -> pl.Expr:
+    return raw.cast(pl.String).str.strip_chars()
+
+
+def _blank_to_null(text: pl.Expr) -> pl.Expr:
+    return pl.when(text == "").then(None).otherwise(text)
+
+
+def parse_int(raw: pl.Expr, field: str) -> Parsed:
+    """A whole number; ``"12"``, ``12`` and ``"12.0"`` (spreadsheet exports) are all 12."""
+    text = _blank_to_null(_as_text(raw))
+    as_int = text.str.to_integer(strict=False)
+    as_float = text.cast(pl.Float64, strict=False)
+    whole_float = (
+        pl.when(as_float.is_finite() & (as_float == as_float.floor()) & (as_float.abs() < 2.0**53))
+        .then(as_float.cast(pl.Int64, strict=False))
+        .otherwise(None)
+    )
+    value = pl.coalesce(as_int, whole_float)
+    error = (
+        pl.when(text.is_not_null() & value.is_null())
+        .then(pl.concat_str(pl.lit(f"{field}: "), _shown(text), pl.lit(" is not a whole number")))
+        .otherwise(None)
+    )
+    return Parsed(value, error)
+
+
+def parse_float(raw: pl.Expr, field: str) -> Parsed:
+    """A measurement such as latency; money never goes through here (see :func:`parse_usd`)."""
+    text = _blank_to_null(_as_text(raw))
+    value = text.cast(pl.Float64, strict=False)
+    error = (
+        pl.when(text.is_not_null() & (value.is_null() | ~value.is_finite()))
+        .then(pl.concat_str(pl.lit(f"{field}: "), _shown(text), pl.lit(" is not a number")))
+        .otherwise(None)
+    )
+    return Parsed(pl.when(value.is_finite()).then(value).otherwise(None), error)
+
+
+def parse_usd(raw: pl.Expr, field: str, *, cents: bool = False) -> Parsed:
+    """An exact USD amount; ``cents=True`` for sources reporting cents (Portkey, Anthropic API)."""
+    text = _blank_to_null(_as_text(raw))
+    value = parse_money(text)
+    if cents:
+        value = value / 100
+    error = (
+        pl.when(text.is_not_null() & value.is_null())
+        .then(pl.concat_str(pl.lit(f"{field}: "), _shown(text), pl.lit(" is not an amount")))
+        .otherwise(None)
+    )
+    return Parsed(value, error)
+
+
+def parse_bool(raw: pl.Expr, field: str) -> Parsed:
+    """true/false in the spellings exports use (``true``, ``TRUE``, ``1``, ``yes``)."""
+    text = _blank_to_null(_as_text(raw)).str.to_lowercase()
+    value = (
+        pl.when(text.is_in(["true", "1", "yes", "t", "y"]))
+        .then(True)
+        .when(text.is_in(["false", "0", "no", "f", "n"]))
+        .then(False)
+        .otherwise(None)
+    )
+    error = (
+        pl.when(text.is_not_null() & value.is_null())
+        .then(pl.concat_str(pl.lit(f"{field}: "), _shown(text), pl.lit(" is not true/false")))
+        .otherwise(None)
+    )
+    return Parsed(value, error)
+
+
+def _epoch_to_ts(number: pl.Expr) -> pl.Expr:
+    """Epoch seconds/ms/µs/ns to UTC, choosing the unit by magnitude (as log shippers do)."""
+    magnitude = number.abs()
+    micros = (
+        pl.when(magnitude < 1e11)
+        .then(number * 1_000_000)
+        .when(magnitude < 1e14)
+        .then(number * 1_000)
+        .when(magnitude < 1e17)
+        .then(number)
+        .otherwise(number / 1_000)
+    )
+    return pl.from_epoch(
+        micros.round(0).cast(pl.Int64, strict=False), time_unit="us"
+    ).dt.replace_time_zone("UTC")
+
+
+def parse_ts(raw: pl.Expr, field: str) -> Parsed:
+    """Any timestamp an export writes, to UTC microseconds.
+
+    RFC 3339 with ``Z`` or any offset, space-separated forms, dates, and epoch numbers in
+    s/ms/µs/ns. A timestamp without an offset is UTC: every export we support documents
+    UTC for naive times. Out-of-range dates are rejected by :func:`validate`, not here.
+    """
+    text = _blank_to_null(_as_text(raw))
+    is_number = text.str.contains(r"^-?\d+(\.\d+)?$")
+    from_epoch = pl.when(is_number).then(_epoch_to_ts(text.cast(pl.Float64, strict=False)))
+    from_text = pl.coalesce(
+        [
+            text.str.to_datetime(fmt, strict=False, time_unit="us", time_zone="UTC")
+            for fmt in _TS_FORMATS
+        ]
+    )
+    value = pl.coalesce(from_epoch.otherwise(None), from_text).cast(TS)
+    error = (
+        pl.when(text.is_not_null() & value.is_null())
+        .then(
+            pl.concat_str(
+                pl.lit(f"{field}: "), _shown(text), pl.lit(" is not a recognised timestamp")
+            )
+        )
+        .otherwise(None)
+    )
+    return Parsed(value, error)
+
+
+def parse_choice(raw: pl.Expr, field: str, synonyms: Mapping[str, str]) -> Parsed:
+    """A closed vocabulary (status, outcome), accepting the spellings sources actually use."""
+    text = _blank_to_null(_as_text(raw)).str.to_lowercase()
+    value = text.replace_strict(dict(synonyms), default=None, return_dtype=pl.String)
+    allowed = "|".join(sorted(set(synonyms.values())))
+    error = (
+        pl.when(text.is_not_null() & value.is_null())
+        .then(
+            pl.concat_str(pl.lit(f"{field}: "), _shown(text), pl.lit(f" is not one of {allowed}"))
+        )
+        .otherwise(None)
+    )
+    return Parsed(value, error)
+
+
+STATUS_WORDS = {
+    "ok": "ok",
+    "success": "ok",
+    "succeeded": "ok",
+    "completed": "ok",
+    "error": "error",
+    "failure": "error",
+    "failed": "error",
+    "fail": "error",
+    "cancelled": "cancelled",
+    "canceled": "cancelled",
+    "aborted": "cancelled",
+}
+OUTCOME_WORDS = {
+    "accepted": "accepted",
+    "accept": "accepted",
+    "kept": "accepted",
+    "rejected": "rejected",
+    "reject": "rejected",
+    "discarded": "rejected",
+    "regenerated": "regenerated",
+    "regenerate": "regenerated",
+    "retried": "regenerated",
+    "unknown": "unknown",
+}
+
+
+def first_error(*errors: pl.Expr) -> pl.Expr:
+    """The first reason among several checks; one reason per row keeps reports readable."""
+    return pl.coalesce(list(errors)) if errors else pl.lit(None, dtype=pl.String)
+
+
+def clean_text(raw: pl.Expr) -> pl.Expr:
+    """A trimmed string with empty cells as null, so "" and missing mean the same thing."""
+    return _blank_to_null(_as_text(raw))
+
+
+def tags_json(fields: Mapping[str, pl.Expr], extra_json: pl.Expr | None = None) -> pl.Expr:
+    """Build the ``tags`` JSON object from named expressions, skipping nulls.
+
+    ``extra_json`` is a JSON object text (e.g. a source's free ``metadata``) merged in after
+    the named fields. Long string values are replaced by a marker: free text that long is
+    most likely prompt content, which never reaches the store.
+    """
+    parts = []
+    for key in sorted(fields):
+        value = fields[key]
+        encoded = pl.struct(value.alias(key)).struct.json_encode()
+        body = encoded.str.slice(1, encoded.str.len_chars() - 2)
+        too_long = value.cast(pl.String).str.len_chars() > MAX_TAG_VALUE_CHARS
+        omitted = pl.concat_str(
+            pl.lit(json.dumps(key) + ':"<omitted: '),
+            value.cast(pl.String).str.len_chars().cast(pl.String),
+            pl.lit(' chars>"'),
+        )
+        parts.append(
+            pl.when(value.is_null()).then(None).when(too_long).then(omitted).otherwise(body)
+        )
+    if extra_json is not None:
+        inner = extra_json.str.strip_chars()
+        inner = inner.str.slice(1, inner.str.len_chars() - 2).str.strip_chars()
+        parts.append(pl.when(extra_json.str.starts_with("{") & (inner != "")).then(inner))
+    if not parts:
+        return pl.lit(None, dtype=pl.String)
+    joined = pl.concat_str(parts, separator=",", ignore_nulls=True)
+    return (
+        pl.when(joined == "").then(None).otherwise(pl.concat_str(pl.lit("{"), joined, pl.lit("}")))
+    )
+
+
+def mask_secrets(text: pl.Expr) -> pl.Expr:
+    """Mask anything shaped like a provider secret (``sk-…``, ``sk-ant-…``, AWS keys, bearers)."""
+    for pattern, replacement in _SECRET_PATTERNS:
+        text = text.str.replace_all(pattern, replacement)
+    return text
+
+
+def content_key(source: str, columns: Iterable[str]) -> pl.Expr:
+    """A stable record id for rows whose source has no id of its own.
+
+    Built from the row's canonical content (never prompt text) plus its ordinal among
+    identical rows of the same file, so two genuinely identical requests (a retry storm at
+    one-second resolution) stay two rows, while the same export ingested twice, or two
+    overlapping exports, still collapse to one. Plain text, not a hash: Polars' hash is not
+    stable across versions, and an id must never change under a stored row.
+    """
+    base = pl.concat_str(
+        [pl.lit(source)] + [pl.col(c).cast(pl.String).fill_null("") for c in columns],
+        separator="|",
+    )
+    ordinal = pl.int_range(pl.len()).over(base).cast(pl.String)
+    return pl.concat_str(base, pl.lit("#"), ordinal)
+
+
+def validate(frame: pl.LazyFrame) -> pl.LazyFrame:
+    """Add the shared checks to an adapter's ``_error`` column (null = the row is good).
+
+    Run after :func:`audit.schema.conform`-compatible columns exist. The checks are the
+    same for every source: a timestamp that exists and is plausible, token counts that are
+    neither negative nor absurd, and some usage for a successful request.
+    """
+    is_aggregate = pl.col("granularity") == "aggregate"
+    limit = pl.when(is_aggregate).then(MAX_AGGREGATE_TOKENS).otherwise(MAX_REQUEST_TOKENS)
+    checks: list[pl.Expr] = [pl.col(ERROR_COLUMN)]
+    checks.append(pl.when(pl.col("ts").is_null()).then(pl.lit("missing timestamp")))
+    checks.append(
+        pl.when((pl.col("ts") < TS_MIN) | (pl.col("ts") >= TS_MAX)).then(
+            pl.concat_str(
+                pl.lit("timestamp "),
+                pl.col("ts").dt.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                pl.lit(" is outside the plausible range 2015-01-01..2099-12-31"),
+            )
+        )
+    )
+    for column in (*TOKEN_COLUMNS, "cache_write_1h_tokens", "requests"):
+        checks.append(
+            pl.when(pl.col(column) < 0).then(
+                pl.concat_str(
+                    pl.lit(f"{column} is negative ("), pl.col(column).cast(pl.String), pl.lit(")")
+                )
+            )
+        )
+        checks.append(
+            pl.when(pl.col(column) > limit).then(
+                pl.concat_str(
+                    pl.lit(f"{column} "),
+                    pl.col(column).cast(pl.String),
+                    pl.lit(" is implausibly large"),
+                )
+            )
+        )
+    checks.append(
+        pl.when(pl.col("cache_write_1h_tokens") > pl.col("cache_write_tokens").fill_null(0)).then(
+            pl.lit("cache_write_1h_tokens exceeds cache_write_tokens")
+        )
+    )
+    no_usage = pl.all_horizontal([pl.col(c).is_null() for c in TOKEN_COLUMNS])
+    checks.append(
+        pl.when(
+            no_usage
+            & (pl.col("status").fill_null("ok") == "ok")
+            & pl.col("reported_cost_usd").is_null()
+        ).then(pl.lit("no token counts and no cost"))
+    )
+    return frame.with_columns(first_error(*checks).alias(ERROR_COLUMN))
+
+
+def finish(frame: pl.LazyFrame, *, source: str, source_file: str, granularity: str) -> pl.LazyFrame:
+    """Complete an adapter's frame: provenance, defaults, masking, record ids, shared validation.
+
+    Masking runs before anything else reads the strings, so no secret can leak into a
+    record id, a tag or a reject. The result still carries ``_error``; :func:`split`
+    separates good rows from rejects.
+    """
+    names = frame.collect_schema().names()
+    provenance = [pl.lit(source).alias("source"), pl.lit(source_file).alias("source_file")]
+    if "granularity" not in names:
+        provenance.append(pl.lit(granularity).alias("granularity"))
+    if ERROR_COLUMN not in names:
+        provenance.append(pl.lit(None, dtype=pl.String).alias(ERROR_COLUMN))
+    frame = conform(frame.with_columns(provenance), keep=(ERROR_COLUMN,))
+    one_per_request = pl.when(pl.col("granularity") == "request").then(pl.lit(1, pl.Int64))
+    frame = frame.with_columns(
+        pl.col("status").fill_null("ok"),
+        pl.col("outcome").fill_null("unknown"),
+        pl.coalesce(pl.col("requests"), one_per_request).alias("requests"),
+        *[
+            mask_secrets(pl.col(name)).alias(name)
+            for name, dtype in CANONICAL.items()
+            if dtype == pl.String() and name not in {"source", "source_file"}
+        ],
+    )
+    identity = [c for c in CANONICAL if c not in _NOT_IDENTITY]
+    frame = frame.with_columns(
+        pl.coalesce(pl.col("record_id"), content_key(source, identity)).alias("record_id")
+    )
+    return validate(frame)
+
+
+_NOT_IDENTITY = {"record_id", "source", "source_file", "source_line", "tags"}
+
+
+def split(frame: pl.LazyFrame) -> tuple[pl.LazyFrame, pl.LazyFrame]:
+    """Good rows (canonical columns only) and rejects (file, line, source, reason)."""
+    good = frame.filter(pl.col(ERROR_COLUMN).is_null()).drop(ERROR_COLUMN)
+    bad = frame.filter(pl.col(ERROR_COLUMN).is_not_null()).select(
+        "source_file", "source_line", "source", pl.col(ERROR_COLUMN).alias("reason")
+    )
+    return good, bad

@@ -1,0 +1,558 @@
+"""Price tables and pricing.
+
+Tables are effective-dated YAML (format: ``price_tables/README.md``). Pricing joins a small
+frame of (model, valid_from, valid_to, per-token rates) onto the usage frame and computes
+each row's cost with Polars expressions in exact decimals — never a Python call per row.
+The timeline of every known model is covered end to end: before its first price the rates
+are null and the row is *unpriced* with a reason, so nothing is silently priced at $0 or
+at a price that did not exist yet.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from audit.errors import ConfigError, PriceTableError
+from audit.money import MONEY, SCALE, per_token
+from audit.resources import bundled_dir
+from audit.schema import TS
+from audit.yamlio import LineDict, line_of, load_yaml
+
+SCHEMA_ID = "tokaudit.prices/1"
+RATE_KEYS = ("input", "output", "cached_input", "cache_write_5m", "cache_write_1h", "reasoning")
+CLASSES = ("premium", "standard", "economy")
+_PERIOD_KEYS = {*RATE_KEYS, "effective_from", "long_context", "batch_multiplier", "source", "note"}
+_MODEL_KEYS = {"class", "aliases", "prices", "note", "provider"}
+_TOP_KEYS = {"schema", "provider", "sources", "defaults", "models"}
+_FAR_PAST = datetime(1900, 1, 1, tzinfo=UTC)
+_FAR_FUTURE = datetime(2200, 1, 1, tzinfo=UTC)
+
+PRICED_COLUMNS = (
+    "calculated_cost_usd",
+    "price_table",
+    "price_entry",
+    "price_match",
+    "unpriced_reason",
+)
+
+
+@dataclass(frozen=True)
+class Rates:
+    """USD per 1M tokens, after the documented fallbacks (so every rate is set)."""
+
+    input: Decimal
+    output: Decimal
+    cached_input: Decimal
+    cache_write_5m: Decimal
+    cache_write_1h: Decimal
+    reasoning: Decimal | None  # None: reasoning bills as output
+
+
+@dataclass(frozen=True)
+class LongContext:
+    """Above ``threshold`` prompt tokens the whole request bills at ``rates``."""
+
+    threshold: int
+    inclusive: bool
+    rates: Rates
+
+
+@dataclass(frozen=True)
+class Period:
+    """One price in force from ``effective_from`` until the next period."""
+
+    effective_from: date
+    rates: Rates
+    long_context: LongContext | None
+    batch_multiplier: Decimal | None
+    source: str | None
+    line: int | None
+
+
+@dataclass
+class ModelPrice:
+    """A canonical model: its aliases (with price multipliers) and its price timeline."""
+
+    id: str
+    vendor: str
+    cls: str | None
+    aliases: dict[str, Decimal]
+    periods: list[Period]
+    table: str
+    line: int | None
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """How a raw model name mapped onto a canonical model."""
+
+    model: str | None
+    multiplier: Decimal
+    match: str | None  # exact | alias | normalized | free-variant | None
+
+
+@dataclass
+class PriceBook:
+    """Every model from the loaded tables, and the tables' identities for the report."""
+
+    models: dict[str, ModelPrice] = field(default_factory=dict)
+    tables: list[dict[str, str]] = field(default_factory=list)  # {name, path, sha256}
+    _index: dict[str, tuple[str, Decimal]] = field(default_factory=dict)
+
+    def reindex(self) -> None:
+        """Rebuild the lower-cased name index (ids and aliases)."""
+        self._index = {}
+        for model in self.models.values():
+            self._index[model.id.lower()] = (model.id, Decimal(1))
+        for model in self.models.values():
+            for alias, multiplier in model.aliases.items():
+                self._index.setdefault(alias.lower(), (model.id, multiplier))
+
+    def resolve(self, raw: str | None) -> Resolution:
+        """Map a model name as a source wrote it to a canonical id (see price_tables/README.md)."""
+        if raw is None or not raw.strip():
+            return Resolution(None, Decimal(1), None)
+        name = raw.strip().lower()
+        if name.endswith(":free"):
+            inner = self.resolve(name.removesuffix(":free"))
+            return Resolution(inner.model or name, Decimal(0), "free-variant")
+        hit = self._index.get(name)
+        if hit:
+            return Resolution(hit[0], hit[1], "exact" if hit[0].lower() == name else "alias")
+        for candidate in _normalisations(name):
+            hit = self._index.get(candidate)
+            if hit:
+                return Resolution(hit[0], hit[1], "normalized")
+        return Resolution(None, Decimal(1), None)
+
+    def model_map(self, raws: Iterable[str | None]) -> pl.DataFrame:
+        """A small frame mapping each distinct raw name to model, vendor, multiplier and match."""
+        rows: dict[str, list[Any]] = {
+            k: [] for k in ("model_raw", "_model", "_vendor", "_alias_mult", "price_match")
+        }
+        for raw in sorted({r for r in raws if r is not None}):
+            found = self.resolve(raw)
+            vendor = self.models[found.model].vendor if found.model in self.models else None
+            rows["model_raw"].append(raw)
+            rows["_model"].append(found.model)
+            rows["_vendor"].append(vendor)
+            rows["_alias_mult"].append(str(found.multiplier))
+            rows["price_match"].append(found.match)
+        frame = pl.DataFrame(rows, schema={k: pl.String for k in rows})
+        return frame.with_columns(pl.col("_alias_mult").str.to_decimal(scale=SCALE))
+
+    def price_frame(self) -> pl.DataFrame:
+        """Per-token rates per (model, validity window); a gap before a first price has a reason."""
+        records: list[dict[str, Any]] = []
+        for model in self.models.values():
+            first = model.periods[0].effective_from
+            records.append(
+                {
+                    "_model": model.id,
+                    "_from": _FAR_PAST,
+                    "_to": _at_midnight(first),
+                    "_gap": f"no price for {model.id} before {first.isoformat()}",
+                }
+            )
+            for index, period in enumerate(model.periods):
+                end = (
+                    _at_midnight(model.periods[index + 1].effective_from)
+                    if index + 1 < len(model.periods)
+                    else _FAR_FUTURE
+                )
+                record: dict[str, Any] = {
+                    "_model": model.id,
+                    "_from": _at_midnight(period.effective_from),
+                    "_to": end,
+                    "_gap": None,
+                    "price_table": model.table,
+                    "price_entry": f"{model.id}@{period.effective_from.isoformat()}",
+                    "_batch": str(period.batch_multiplier)
+                    if period.batch_multiplier is not None
+                    else None,
+                }
+                record.update(_rate_columns("_r_", period.rates))
+                if period.long_context:
+                    record["_lc_threshold"] = period.long_context.threshold
+                    record["_lc_inclusive"] = period.long_context.inclusive
+                    record.update(_rate_columns("_lc_", period.long_context.rates))
+                records.append(record)
+        rate_cols = [f"{p}{k}" for p in ("_r_", "_lc_") for k in RATE_KEYS]
+        schema: dict[str, pl.DataType] = {
+            "_model": pl.String(),
+            "_from": TS,
+            "_to": TS,
+            "_gap": pl.String(),
+            "price_table": pl.String(),
+            "price_entry": pl.String(),
+            "_batch": pl.String(),
+            "_lc_threshold": pl.Int64(),
+            "_lc_inclusive": pl.Boolean(),
+            **{c: pl.String() for c in rate_cols},
+        }
+        frame = pl.DataFrame(records, schema=schema)
+        return frame.with_columns(
+            [pl.col(c).str.to_decimal(scale=SCALE) for c in [*rate_cols, "_batch"]]
+        )
+
+
+def _at_midnight(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
+def _rate_columns(prefix: str, rates: Rates) -> dict[str, str | None]:
+    out: dict[str, str | None] = {}
+    for key in RATE_KEYS:
+        value = getattr(rates, key)
+        out[f"{prefix}{key}"] = None if value is None else str(per_token(value))
+    return out
+
+
+_ROUTE_PREFIX = re.compile(
+    r"^(openrouter|azure|azure_ai|bedrock|bedrock_converse|vertex_ai|vertex|gemini|together_ai|"
+    r"groq|fireworks_ai|deepseek|mistral|mistralai|xai|x-ai|anthropic|openai|google|googleai|"
+    r"meta-llama|deepseek-ai|models)/"
+)
+_REGION_PREFIX = re.compile(r"^(us|eu|apac|au|jp|global|us-gov)\.")
+_VENDOR_DOT = re.compile(r"^(anthropic|amazon|meta|mistral|cohere|deepseek|ai21|openai|google)\.")
+_BEDROCK_VERSION = re.compile(r"-v\d+(:\d+)?$")
+_VARIANT = re.compile(r":[a-z0-9][a-z0-9._-]*$")
+_VERTEX_AT = re.compile(r"@[a-z0-9._-]+$")
+_DATE = re.compile(r"-(\d{8}|\d{4}-\d{2}-\d{2})$")
+_CLAUDE_REORDER = re.compile(r"^claude-(\d[\d.-]*?)-(opus|sonnet|haiku)$")
+
+
+def _normalisations(name: str) -> list[str]:
+    """Progressively stripped spellings of a model name, tried in order after exact lookup."""
+    steps: list[str] = []
+    current = name
+    while _ROUTE_PREFIX.match(current):
+        current = _ROUTE_PREFIX.sub("", current, count=1)
+        steps.append(current)
+    for pattern in (_REGION_PREFIX, _VENDOR_DOT, _BEDROCK_VERSION, _VARIANT, _VERTEX_AT, _DATE):
+        stripped = pattern.sub("", current)
+        if stripped != current:
+            current = stripped
+            steps.append(current)
+    reordered = _CLAUDE_REORDER.sub(r"claude-\2-\1", current)
+    for candidate in (reordered, current):
+        dashed = candidate.replace(".", "-")
+        steps.extend([candidate, dashed])
+    seen: dict[str, None] = {}
+    for step in steps:
+        seen.setdefault(step, None)
+    return list(seen)
+
+
+# ----------------------------------------------------------------------------- loading
+
+
+def _fail(message: str, path: Path, line: int | None) -> PriceTableError:
+    return PriceTableError(message, path=path, line=line)
+
+
+def _price(value: Any, what: str, path: Path, line: int | None) -> Decimal:
+    if isinstance(value, bool) or not isinstance(value, int | Decimal):
+        raise _fail(f"{what} must be a number, got {value!r}", path, line)
+    number = Decimal(value)
+    if number < 0:
+        raise _fail(f"{what} must not be negative ({number})", path, line)
+    exponent = number.normalize().as_tuple().exponent
+    if isinstance(exponent, int) and exponent < -9:
+        raise _fail(f"{what} has more than 9 decimals ({number})", path, line)
+    return number
+
+
+def _rates(spec: LineDict, base: Rates | None, where: str, path: Path) -> Rates:
+    line = line_of(spec)
+    found = {k: _price(spec[k], f"{where}.{k}", path, line) for k in RATE_KEYS if k in spec}
+    if base is None:
+        for required in ("input", "output"):
+            if required not in found:
+                raise _fail(f"{where}: '{required}' price is required", path, line)
+    fallback = base
+    input_rate = found.get("input", fallback.input if fallback else Decimal(0))
+    output_rate = found.get("output", fallback.output if fallback else Decimal(0))
+    cached = found.get("cached_input", fallback.cached_input if fallback else input_rate)
+    write_5m = found.get("cache_write_5m", fallback.cache_write_5m if fallback else input_rate)
+    write_1h = found.get("cache_write_1h", fallback.cache_write_1h if fallback else write_5m)
+    reasoning = found.get("reasoning", fallback.reasoning if fallback else None)
+    return Rates(input_rate, output_rate, cached, write_5m, write_1h, reasoning)
+
+
+def _period(spec: Any, defaults: dict[str, Any], where: str, path: Path) -> Period:
+    if not isinstance(spec, dict):
+        raise _fail(f"{where}: each price period must be a mapping", path, line_of(spec))
+    line = line_of(spec)
+    unknown = set(spec) - _PERIOD_KEYS
+    if unknown:
+        raise _fail(f"{where}: unknown key(s) {', '.join(sorted(unknown))}", path, line)
+    start = spec.get("effective_from")
+    if not isinstance(start, date) or isinstance(start, datetime):
+        raise _fail(
+            f"{where}: effective_from must be a date (YYYY-MM-DD), got {start!r}", path, line
+        )
+    rates = _rates(spec, None, where, path)
+    long_context = None
+    if "long_context" in spec:
+        lc = spec["long_context"]
+        if (
+            not isinstance(lc, dict)
+            or not isinstance(lc.get("threshold"), int)
+            or lc["threshold"] <= 0
+        ):
+            raise _fail(
+                f"{where}.long_context needs a positive integer 'threshold'",
+                path,
+                line_of(lc, line),
+            )
+        extra = set(lc) - {*RATE_KEYS, "threshold", "inclusive"}
+        if extra:
+            raise _fail(
+                f"{where}.long_context: unknown key(s) {', '.join(sorted(extra))}",
+                path,
+                line_of(lc, line),
+            )
+        long_context = LongContext(
+            lc["threshold"],
+            bool(lc.get("inclusive", False)),
+            _rates(lc, rates, f"{where}.long_context", path),
+        )
+    batch = spec.get("batch_multiplier", defaults.get("batch_multiplier"))
+    if batch is not None:
+        batch = _price(batch, f"{where}.batch_multiplier", path, line)
+    return Period(start, rates, long_context, batch, spec.get("source"), line)
+
+
+def load_table(path: Path, table_name: str | None = None) -> list[ModelPrice]:
+    """Load and validate one price table; errors name the file, line and field."""
+    try:
+        doc = load_yaml(path)
+    except PriceTableError:
+        raise
+    except ConfigError as exc:
+        raise PriceTableError(exc.message, path=exc.path, line=exc.line) from exc
+    if not isinstance(doc, dict):
+        raise _fail("a price table must be a mapping", path, None)
+    if doc.get("schema") != SCHEMA_ID:
+        raise _fail(f"'schema: {SCHEMA_ID}' is required", path, line_of(doc))
+    unknown = set(doc) - _TOP_KEYS
+    if unknown:
+        raise _fail(f"unknown top-level key(s) {', '.join(sorted(unknown))}", path, line_of(doc))
+    vendor = doc.get("provider")
+    if not isinstance(vendor, str) or not vendor:
+        raise _fail("'provider' (the model vendor) is required", path, line_of(doc))
+    defaults = doc.get("defaults") or {}
+    models_spec = doc.get("models")
+    if not isinstance(models_spec, dict) or not models_spec:
+        raise _fail("'models' must be a non-empty mapping", path, line_of(doc))
+    name = table_name or path.stem
+    models: list[ModelPrice] = []
+    for model_id, spec in models_spec.items():
+        where = f"models.{model_id}"
+        line = line_of(spec)
+        if not isinstance(spec, dict):
+            raise _fail(f"{where} must be a mapping", path, line)
+        extra = set(spec) - _MODEL_KEYS
+        if extra:
+            raise _fail(f"{where}: unknown key(s) {', '.join(sorted(extra))}", path, line)
+        if str(model_id) != str(model_id).strip().lower():
+            raise _fail(f"{where}: canonical ids are lower-case without spaces", path, line)
+        cls = spec.get("class")
+        if cls is not None and cls not in CLASSES:
+            raise _fail(f"{where}.class must be one of {', '.join(CLASSES)}", path, line)
+        aliases: dict[str, Decimal] = {}
+        for alias in spec.get("aliases") or []:
+            if isinstance(alias, dict):
+                alias_id, mult = alias.get("id"), alias.get("multiplier", Decimal(1))
+                mult = _price(mult, f"{where} alias multiplier", path, line_of(alias, line))
+            else:
+                alias_id, mult = alias, Decimal(1)
+            if not isinstance(alias_id, str) or not alias_id.strip():
+                raise _fail(f"{where}: alias {alias!r} is not a model name", path, line)
+            if alias_id.lower() in aliases:
+                raise _fail(f"{where}: alias {alias_id!r} listed twice", path, line)
+            aliases[alias_id.lower()] = mult
+        periods_spec = spec.get("prices")
+        if not isinstance(periods_spec, list) or not periods_spec:
+            raise _fail(f"{where}: 'prices' must list at least one period", path, line)
+        periods = [
+            _period(p, defaults, f"{where}.prices[{i}]", path) for i, p in enumerate(periods_spec)
+        ]
+        for before, after in itertools.pairwise(periods):
+            if after.effective_from <= before.effective_from:
+                raise _fail(
+                    f"{where}: effective_from dates must increase "
+                    f"({after.effective_from} follows {before.effective_from})",
+                    path,
+                    after.line,
+                )
+        model_vendor = spec.get("provider", vendor)
+        if not isinstance(model_vendor, str) or not model_vendor:
+            raise _fail(f"{where}.provider must be a vendor name", path, line)
+        models.append(ModelPrice(str(model_id), model_vendor, cls, aliases, periods, name, line))
+    return models
+
+
+def _table_files(folder: Path) -> list[Path]:
+    if folder.is_file():
+        return [folder]
+    if not folder.is_dir():
+        raise PriceTableError("price table folder does not exist", path=folder)
+    return sorted(p for p in folder.iterdir() if p.suffix in {".yaml", ".yml"} and p.is_file())
+
+
+def load_price_book(extra_dirs: Sequence[Path] = (), *, include_bundled: bool = True) -> PriceBook:
+    """The bundled tables, then each user folder in order; a later model id replaces an earlier one.
+
+    Within one folder an id or alias may appear once; across layers the user's claim wins.
+    """
+    layers = ([bundled_dir("price_tables")] if include_bundled else []) + list(extra_dirs)
+    book = PriceBook()
+    for layer_index, folder in enumerate(layers):
+        owners: dict[str, tuple[str, Path]] = {}
+        layer_models: list[ModelPrice] = []
+        for path in _table_files(folder):
+            table_name = path.stem if layer_index == 0 and include_bundled else str(path)
+            for model in load_table(path, table_name):
+                for name in [model.id, *model.aliases]:
+                    if name in owners and owners[name][0] != model.id:
+                        other, other_path = owners[name]
+                        raise PriceTableError(
+                            f"'{name}' is claimed by both {model.id} and {other} ({other_path})",
+                            path=path,
+                            line=model.line,
+                        )
+                    if name in owners:
+                        raise PriceTableError(
+                            f"model {model.id} is defined twice", path=path, line=model.line
+                        )
+                    owners[name] = (model.id, path)
+                layer_models.append(model)
+            book.tables.append(
+                {
+                    "name": table_name,
+                    "path": str(path),
+                    "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+                }
+            )
+        claimed = {name for m in layer_models for name in [m.id, *m.aliases]}
+        for existing in book.models.values():
+            existing.aliases = {a: m for a, m in existing.aliases.items() if a not in claimed}
+        for model in layer_models:
+            book.models[model.id] = model
+    book.reindex()
+    return book
+
+
+# ----------------------------------------------------------------------------- pricing
+
+
+def _tokens(name: str) -> pl.Expr:
+    return pl.col(name).fill_null(0).cast(pl.Decimal(38, 0))
+
+
+def apply_prices(frame: pl.LazyFrame, book: PriceBook, model_map: pl.DataFrame) -> pl.LazyFrame:
+    """Add canonical ``model``, ``calculated_cost_usd`` and how each row was priced.
+
+    ``model_map`` comes from :meth:`PriceBook.model_map` over the frame's distinct
+    ``model_raw`` values (a tiny query), so resolution runs once per name, not per row.
+    """
+    prices = book.price_frame().lazy()
+    frame = frame.join(
+        model_map.lazy(), on="model_raw", how="left", maintain_order="left"
+    ).with_columns(
+        pl.coalesce(pl.col("_model"), pl.col("model")).alias("model"),
+        pl.coalesce(pl.col("provider"), pl.col("_vendor")).alias("provider"),
+    )
+    # Free variants bill $0 by definition; they must not pick up a table price below.
+    free = pl.col("price_match") == "free-variant"
+    joined = frame.join(prices, on="_model", how="left", maintain_order="left").filter(
+        pl.col("_from").is_null()
+        | ((pl.col("ts") >= pl.col("_from")) & (pl.col("ts") < pl.col("_to")))
+    )
+    prompt = pl.col("input_tokens").fill_null(0) + pl.col("cached_input_tokens").fill_null(0)
+    prompt = prompt + pl.col("cache_write_tokens").fill_null(0)
+    threshold = pl.col("_lc_threshold")
+    over = pl.when(pl.col("_lc_inclusive")).then(prompt >= threshold).otherwise(prompt > threshold)
+    long_context = threshold.is_not_null() & (pl.col("granularity") == "request") & over
+    batch = pl.when(pl.col("service_tier") == "batch").then(pl.col("_batch")).otherwise(None)
+    multiplier = pl.col("_alias_mult").fill_null(1) * pl.coalesce(batch, pl.lit(1))
+
+    def rate(key: str) -> pl.Expr:
+        base = pl.col(f"_r_{key}")
+        return (
+            pl.when(long_context).then(pl.coalesce(pl.col(f"_lc_{key}"), base)).otherwise(base)
+            * multiplier
+        )
+
+    write_total = pl.col("cache_write_tokens").fill_null(0)
+    write_1h = pl.min_horizontal(pl.col("cache_write_1h_tokens").fill_null(0), write_total)
+    has_reasoning_rate = pl.col("_r_reasoning").is_not_null()
+    reasoning = (
+        pl.when(has_reasoning_rate)
+        .then(
+            pl.min_horizontal(
+                pl.col("reasoning_tokens").fill_null(0), pl.col("output_tokens").fill_null(0)
+            )
+        )
+        .otherwise(0)
+    )
+    dec = pl.Decimal(38, 0)
+    cost = (
+        _tokens("input_tokens") * rate("input")
+        + _tokens("cached_input_tokens") * rate("cached_input")
+        + (write_total - write_1h).cast(dec) * rate("cache_write_5m")
+        + write_1h.cast(dec) * rate("cache_write_1h")
+        + (pl.col("output_tokens").fill_null(0) - reasoning).cast(dec) * rate("output")
+        + reasoning.cast(dec) * pl.coalesce(rate("reasoning"), rate("output"))
+    )
+    no_tokens = pl.all_horizontal(
+        [
+            pl.col(c).fill_null(0) == 0
+            for c in ("input_tokens", "cached_input_tokens", "cache_write_tokens", "output_tokens")
+        ]
+    )
+    zero = pl.lit("0").str.to_decimal(scale=SCALE)
+    calculated = (
+        pl.when(free)
+        .then(zero)
+        .when(pl.col("_r_input").is_not_null())
+        .then(cost)
+        .when(no_tokens)
+        .then(zero)
+    )
+    unpriced_reason = (
+        pl.when(calculated.is_not_null())
+        .then(None)
+        .when(pl.col("model_raw").is_null())
+        .then(pl.lit("no model name"))
+        .when(pl.col("_model").is_null())
+        .then(pl.lit("unknown model"))
+        .otherwise(pl.col("_gap"))
+    )
+    match = (
+        pl.when(no_tokens & pl.col("_model").is_null() & ~free.fill_null(False))
+        .then(pl.lit("no-tokens"))
+        .otherwise(pl.col("price_match"))
+    )
+    return joined.with_columns(
+        calculated.cast(MONEY).alias("calculated_cost_usd"),
+        pl.when(free)
+        .then(pl.lit("free-variant"))
+        .otherwise(pl.col("price_table"))
+        .alias("price_table"),
+        pl.when(free).then(None).otherwise(pl.col("price_entry")).alias("price_entry"),
+        match.alias("price_match"),
+        unpriced_reason.alias("unpriced_reason"),
+    ).drop([c for c in joined.collect_schema().names() if c.startswith("_")])

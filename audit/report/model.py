@@ -1,0 +1,322 @@
+"""The report model: every fact a report shows, computed once, rendered by any format.
+
+Spend comes in two layers that are never added together for the same provider and day:
+*aggregate* rows (billing and usage exports) are what the provider billed, *request* rows
+(logs) say who spent it. For each (provider, day) the billed layer is the spend when it
+exists, the logs otherwise. Attribution (key, user, team, project, …) always comes from the
+logs where there are any; the part of a billed day the logs do not explain appears as
+"(unattributed)", so every breakdown still sums to the total.
+
+This module holds the only ``collect`` on the big frame (one ``collect_all`` over every
+aggregation, so the store is scanned once).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import polars as pl
+
+from audit.money import MONEY, to_decimal
+from audit.period import Month
+from audit.pricing import PriceBook, apply_prices
+from audit.schema import TOKEN_COLUMNS
+from audit.store import Manifest, Store
+
+REPORT_SCHEMA = "tokaudit.report/1"
+UNATTRIBUTED = "(unattributed)"
+COST_MODES = ("auto", "calculate", "reported")
+#: Breakdowns computed on the spend layer (billing rows carry these).
+SPEND_DIMENSIONS = ("provider", "model", "day")
+#: Breakdowns computed on the attribution layer (logs, plus the unexplained remainder).
+ATTRIBUTION_DIMENSIONS = ("api_key", "user", "team", "project", "environment", "purpose", "app")
+_SUMMED = ("requests", *TOKEN_COLUMNS)
+
+
+@dataclass(frozen=True)
+class ReportOptions:
+    """What to report and how to cost it."""
+
+    month: Month
+    generated_at: datetime
+    cost_mode: str = "auto"
+
+
+@dataclass
+class Totals:
+    cost_usd: Decimal
+    calculated_cost_usd: Decimal
+    reported_cost_usd: Decimal
+    requests: int
+    input_tokens: int
+    cached_input_tokens: int
+    cache_write_tokens: int
+    output_tokens: int
+    reasoning_tokens: int
+    unpriced_requests: int
+    savings_usd: Decimal = Decimal(0)
+
+
+@dataclass
+class BreakdownRow:
+    key: str
+    cost_usd: Decimal
+    share: float
+    requests: int
+    input_tokens: int
+    cached_input_tokens: int
+    cache_write_tokens: int
+    output_tokens: int
+    reasoning_tokens: int
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Report:
+    """Everything a format needs; formats never query the store themselves."""
+
+    month: str
+    timezone: str
+    period_start: datetime
+    period_end: datetime
+    generated_at: datetime
+    cost_mode: str
+    store: str
+    totals: Totals
+    breakdowns: dict[str, list[BreakdownRow]]
+    unpriced: list[dict[str, Any]]
+    sources: list[dict[str, Any]]
+    rejected: list[dict[str, Any]]
+    problems: list[dict[str, Any]]
+    price_tables: list[dict[str, str]]
+    findings: list[dict[str, Any]] = field(default_factory=list)
+    schema: str = REPORT_SCHEMA
+
+    @property
+    def is_empty(self) -> bool:
+        return self.totals.requests == 0 and self.totals.cost_usd == 0
+
+
+def _cost_expr(mode: str) -> pl.Expr:
+    calculated, reported = pl.col("calculated_cost_usd"), pl.col("reported_cost_usd")
+    if mode == "calculate":
+        return calculated
+    if mode == "reported":
+        return reported
+    return pl.coalesce(reported, calculated)
+
+
+def _sums() -> list[pl.Expr]:
+    return [
+        pl.col("cost_usd").sum().alias("cost_usd"),
+        *[pl.col(c).fill_null(0).sum().alias(c) for c in _SUMMED],
+    ]
+
+
+def priced_month(
+    store: Store, manifest: Manifest, book: PriceBook, options: ReportOptions
+) -> pl.LazyFrame:
+    """The month's rows with prices, spend (per cost mode) and the local day."""
+    month = options.month
+    rows = store.scan(month.storage_months(), manifest).filter(
+        (pl.col("ts") >= month.start) & (pl.col("ts") < month.end)
+    )
+    raws = rows.select("model_raw").unique().collect().get_column("model_raw").to_list()
+    priced = apply_prices(rows, book, book.model_map(raws))
+    return priced.with_columns(
+        _cost_expr(options.cost_mode).alias("cost_usd"),
+        pl.col("ts").dt.convert_time_zone(month.timezone).dt.date().alias("day"),
+        pl.col("provider").fill_null("(unknown)"),
+    )
+
+
+def _layers(priced: pl.LazyFrame) -> tuple[pl.LazyFrame, pl.LazyFrame]:
+    """The spend layer and the attribution layer (see the module docstring)."""
+    is_agg = pl.col("granularity") == "aggregate"
+    cells = priced.group_by("provider", "day").agg(
+        is_agg.any().alias("_billed"), (~is_agg).any().alias("_logged")
+    )
+    tagged = priced.join(cells, on=["provider", "day"], how="left")
+    spend = tagged.filter(is_agg == pl.col("_billed"))
+    logs = tagged.filter(~is_agg)
+    billing_only = tagged.filter(is_agg & ~pl.col("_logged"))
+    billed_cells = spend.filter(is_agg & pl.col("_logged")).group_by("provider", "day").agg(_sums())
+    logged_cells = logs.filter(pl.col("_billed")).group_by("provider", "day").agg(_sums())
+    residual = billed_cells.join(
+        logged_cells, on=["provider", "day"], how="left", suffix="_logged"
+    ).select(
+        "provider",
+        "day",
+        (pl.col("cost_usd").fill_null(0) - pl.col("cost_usd_logged").fill_null(0)).alias(
+            "cost_usd"
+        ),
+        *[(pl.col(c) - pl.col(f"{c}_logged").fill_null(0)).alias(c) for c in _SUMMED],
+    )
+    keep = [
+        "provider",
+        "day",
+        "cost_usd",
+        *_SUMMED,
+        "api_key",
+        "key_name",
+        *ATTRIBUTION_DIMENSIONS[1:],
+    ]
+    attribution = pl.concat(
+        [logs.select(keep), billing_only.select(keep), residual], how="diagonal_relaxed"
+    )
+    return spend, attribution
+
+
+def _breakdown(
+    frame: pl.LazyFrame, key: pl.Expr, extra: list[pl.Expr] | None = None
+) -> pl.LazyFrame:
+    return (
+        frame.group_by(key.fill_null(UNATTRIBUTED).alias("key"))
+        .agg(_sums() + (extra or []))
+        .sort(["cost_usd", "key"], descending=[True, False], nulls_last=True)
+    )
+
+
+def _key_label() -> pl.Expr:
+    """A key shows as its name with its masked id when both are known."""
+    name, key = pl.col("key_name"), pl.col("api_key")
+    return (
+        pl.when(name.is_not_null() & key.is_not_null())
+        .then(pl.concat_str(name, pl.lit(" ("), key, pl.lit(")")))
+        .otherwise(pl.coalesce(name, key))
+    )
+
+
+def _rows(frame: pl.DataFrame, total: Decimal) -> list[BreakdownRow]:
+    rows: list[BreakdownRow] = []
+    for record in frame.to_dicts():
+        cost = to_decimal(record.pop("cost_usd"))
+        key = record.pop("key")
+        share = float(cost / total) if total else 0.0
+        values = {c: int(record.pop(c) or 0) for c in _SUMMED}
+        rows.append(BreakdownRow(str(key), cost, share, **values, extra=record))
+    return rows
+
+
+def build_report(store: Store, book: PriceBook, options: ReportOptions) -> Report:
+    """Compute the whole report for one month in one pass over the store."""
+    manifest = store.manifest()
+    month = options.month
+    priced = priced_month(store, manifest, book, options)
+    spend, attribution = _layers(priced)
+    basis = (
+        pl.when(pl.col("granularity").eq("aggregate").all())
+        .then(pl.lit("billed"))
+        .when(pl.col("granularity").eq("request").all())
+        .then(pl.lit("logged"))
+        .otherwise(pl.lit("mixed"))
+        .alias("basis")
+    )
+    queries: dict[str, pl.LazyFrame] = {
+        "totals": spend.select(
+            *_sums(),
+            pl.col("calculated_cost_usd").sum().alias("calculated_cost_usd"),
+            pl.col("reported_cost_usd").sum().alias("reported_cost_usd"),
+            pl.col("requests")
+            .filter(pl.col("cost_usd").is_null())
+            .fill_null(0)
+            .sum()
+            .alias("unpriced_requests"),
+        ),
+        "provider": _breakdown(spend, pl.col("provider"), [basis]),
+        "model": _breakdown(spend, pl.coalesce(pl.col("model"), pl.col("model_raw"))),
+        "day": spend.group_by("day").agg(_sums()),
+        "api_key": _breakdown(attribution, _key_label()),
+        **{dim: _breakdown(attribution, pl.col(dim)) for dim in ATTRIBUTION_DIMENSIONS[1:]},
+        "unpriced": spend.filter(pl.col("cost_usd").is_null())
+        .group_by(pl.col("model_raw").fill_null("(none)"), pl.col("unpriced_reason"))
+        .agg(
+            pl.col("requests").sum(),
+            pl.sum_horizontal([pl.col(c).fill_null(0) for c in TOKEN_COLUMNS[:4]])
+            .sum()
+            .alias("tokens"),
+        )
+        .sort(["requests", "model_raw"], descending=[True, False]),
+        "sources": priced.group_by("source", "granularity")
+        .agg(
+            pl.len().alias("rows"),
+            pl.col("requests").sum(),
+            pl.col("source_file").n_unique().alias("files"),
+        )
+        .sort("source"),
+    }
+    results = dict(zip(queries, pl.collect_all(list(queries.values())), strict=True))
+
+    totals_row = results["totals"].to_dicts()[0]
+    total_cost = to_decimal(totals_row["cost_usd"])
+    totals = Totals(
+        cost_usd=total_cost,
+        calculated_cost_usd=to_decimal(totals_row["calculated_cost_usd"]),
+        reported_cost_usd=to_decimal(totals_row["reported_cost_usd"]),
+        **{c: int(totals_row[c] or 0) for c in _SUMMED},
+        unpriced_requests=int(totals_row["unpriced_requests"] or 0),
+    )
+    days = pl.DataFrame({"day": month.days()}, schema={"day": pl.Date})
+    per_day = (
+        days.join(results["day"], on="day", how="left")
+        .with_columns(
+            pl.col("cost_usd").fill_null(pl.lit(0).cast(MONEY)),
+            *[pl.col(c).fill_null(0) for c in _SUMMED],
+        )
+        .with_columns(pl.col("day").cast(pl.String).alias("key"))
+        .drop("day")
+    )
+    breakdowns = {name: _rows(results[name], total_cost) for name in ("provider", "model")}
+    breakdowns["day"] = _rows(per_day, total_cost)
+    for name in ATTRIBUTION_DIMENSIONS:
+        breakdowns[name] = _rows(results[name], total_cost)
+    total_requests = totals.requests or 1
+    unpriced = [
+        {
+            "model_raw": row["model_raw"],
+            "reason": row["unpriced_reason"],
+            "requests": int(row["requests"]),
+            "tokens": int(row["tokens"]),
+            "share": int(row["requests"]) / total_requests,
+        }
+        for row in results["unpriced"].to_dicts()
+    ]
+    return Report(
+        month=month.label,
+        timezone=month.timezone,
+        period_start=month.start,
+        period_end=month.end,
+        generated_at=options.generated_at,
+        cost_mode=options.cost_mode,
+        store=str(store.root),
+        totals=totals,
+        breakdowns=breakdowns,
+        unpriced=unpriced,
+        sources=[dict(row) for row in results["sources"].to_dicts()],
+        rejected=_rejected(manifest, month.label),
+        problems=sorted(manifest.problems.values(), key=lambda p: str(p.get("path"))),
+        price_tables=book.tables,
+    )
+
+
+def _rejected(manifest: Manifest, month: str) -> list[dict[str, Any]]:
+    """Files with rejected rows that may belong to this month (or to no month we could tell)."""
+    out = []
+    for record in manifest.files.values():
+        if not record.get("rows_rejected"):
+            continue
+        months = record.get("months") or []
+        if months and month not in months:
+            continue
+        out.append(
+            {
+                "file": record["path"],
+                "format": record.get("format"),
+                "rows": int(record["rows_rejected"]),
+                "reasons": record.get("reasons", []),
+            }
+        )
+    return sorted(out, key=lambda item: item["file"])

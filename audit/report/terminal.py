@@ -1,0 +1,206 @@
+"""``--format terminal``: the Rich report a platform engineer reads in a shell.
+
+Fits 100 columns; without colour (not a TTY, ``NO_COLOR``) it is plain text that still
+lines up. Every name from the data goes through :func:`safe` and into ``Text`` objects, so
+markup or terminal escape sequences hidden in a model or user name print as inert text.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from decimal import Decimal
+
+from rich.console import Console, Group
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from audit.money import format_usd
+from audit.report import RenderContext, ReportFormat, report_format
+from audit.report.model import BreakdownRow, Report
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+TOP = 10
+BAR_WIDTH = 46
+
+
+def safe(value: object) -> str:
+    """A name with control characters (ESC, CR, …) shown as ``?``; never interpreted."""
+    return _CONTROL.sub("?", str(value))
+
+
+def tokens(count: int) -> str:
+    """Compact token counts: 950, 12.3k, 4.56M, 1.2B."""
+    for limit, suffix in ((1_000_000_000, "B"), (1_000_000, "M"), (1_000, "k")):
+        if abs(count) >= limit:
+            return f"{count / limit:.3g}{suffix}"
+    return str(count)
+
+
+def _percent(share: float) -> str:
+    return f"{share * 100:.1f}%"
+
+
+def _headline(report: Report) -> Panel:
+    t = report.totals
+    body = Text()
+    body.append("Total spend  ", style="bold")
+    body.append(format_usd(t.cost_usd), style="bold green")
+    body.append(f"   requests {t.requests:,}   ")
+    body.append(
+        f"tokens in {tokens(t.input_tokens)} · cached {tokens(t.cached_input_tokens)} · "
+        f"cache writes {tokens(t.cache_write_tokens)} · out {tokens(t.output_tokens)}\n"
+    )
+    body.append(
+        f"calculated from price tables {format_usd(t.calculated_cost_usd)} · "
+        f"reported by sources {format_usd(t.reported_cost_usd)} · cost mode {report.cost_mode}"
+    )
+    if t.unpriced_requests:
+        share = t.unpriced_requests / t.requests if t.requests else 0
+        body.append(
+            f"\n{t.unpriced_requests:,} requests unpriced ({_percent(share)})", style="yellow"
+        )
+    title = f"tokaudit · LLM spend {report.month} ({safe(report.timezone)})"
+    return Panel(body, title=title, title_align="left", expand=True)
+
+
+def _table(title: str, label: str, rows: list[BreakdownRow], *, basis: bool = False) -> Table:
+    table = Table(title=title, title_justify="left", expand=True, pad_edge=False, show_edge=False)
+    table.add_column(label, overflow="fold", ratio=3)
+    if basis:
+        table.add_column("basis")
+    table.add_column("spend", justify="right")
+    table.add_column("share", justify="right")
+    table.add_column("requests", justify="right")
+    table.add_column("tokens in/out", justify="right")
+    shown = rows[:TOP]
+    for row in shown:
+        cells = [Text(safe(row.key))]
+        if basis:
+            cells.append(Text(str(row.extra.get("basis", ""))))
+        cells += [
+            Text(format_usd(row.cost_usd)),
+            Text(_percent(row.share)),
+            Text(f"{row.requests:,}"),
+            Text(
+                f"{tokens(row.input_tokens + row.cached_input_tokens)}/{tokens(row.output_tokens)}"
+            ),
+        ]
+        table.add_row(*cells)
+    if len(rows) > TOP:
+        rest = rows[TOP:]
+        cost = sum((r.cost_usd for r in rest), Decimal(0))
+        filler = [""] if basis else []
+        table.add_row(
+            Text(f"… {len(rest)} more", style="dim"),
+            *filler,
+            Text(format_usd(cost), style="dim"),
+            Text(_percent(sum(r.share for r in rest)), style="dim"),
+            Text(f"{sum(r.requests for r in rest):,}", style="dim"),
+            Text(""),
+        )
+    return table
+
+
+def _daily(report: Report) -> Table:
+    days = report.breakdowns.get("day", [])
+    peak = max((row.cost_usd for row in days), default=Decimal(0))
+    table = Table(
+        title="Daily spend", title_justify="left", show_header=False, show_edge=False, box=None
+    )
+    table.add_column("day")
+    table.add_column("bar")
+    table.add_column("spend", justify="right")
+    for row in days:
+        width = int(BAR_WIDTH * row.cost_usd / peak) if peak > 0 else 0
+        bar = "█" * width if width or row.cost_usd <= 0 else "▏"
+        table.add_row(Text(row.key), Text(bar, style="cyan"), Text(format_usd(row.cost_usd)))
+    return table
+
+
+def _data_quality(report: Report) -> list[Table | Text]:
+    parts: list[Table | Text] = []
+    if report.unpriced:
+        table = Table(
+            title="Unpriced models (no price table entry: add one with --prices)",
+            title_justify="left",
+        )
+        table.add_column("model as written")
+        table.add_column("reason")
+        table.add_column("requests", justify="right")
+        table.add_column("tokens", justify="right")
+        table.add_column("share of requests", justify="right")
+        for item in report.unpriced:
+            table.add_row(
+                Text(safe(item["model_raw"])),
+                Text(safe(item["reason"])),
+                Text(f"{item['requests']:,}"),
+                Text(tokens(item["tokens"])),
+                Text(_percent(item["share"])),
+            )
+        parts.append(table)
+    if report.rejected or report.problems:
+        table = Table(title="Input not loaded", title_justify="left")
+        table.add_column("file", overflow="fold", ratio=2)
+        table.add_column("rows", justify="right")
+        table.add_column("reason (first line)", overflow="fold", ratio=3)
+        for item in report.rejected:
+            for reason in item["reasons"][:3]:
+                table.add_row(
+                    Text(safe(item["file"])),
+                    Text(f"{reason['rows']:,}"),
+                    Text(f"{safe(reason['reason'])} (line {reason['first_line']})"),
+                )
+        for problem in report.problems:
+            table.add_row(
+                Text(safe(problem["path"])), Text("file"), Text(safe(problem.get("message") or ""))
+            )
+        parts.append(table)
+    return parts
+
+
+@report_format
+class TerminalFormat(ReportFormat):
+    """The default: a readable summary in the shell."""
+
+    name = "terminal"
+    suffix = ".txt"
+    description = "Rich terminal report (plain text when not a TTY or NO_COLOR is set)"
+
+    def render(self, report: Report, context: RenderContext) -> str:
+        buffer = io.StringIO()
+        console = Console(
+            file=buffer,
+            width=context.width,
+            force_terminal=context.color,
+            no_color=not context.color,
+            color_system="truecolor" if context.color else None,
+            highlight=False,
+            emoji=False,
+            legacy_windows=False,
+        )
+        if report.is_empty:
+            console.print(_headline(report))
+            console.print(Text(f"No usage recorded for {report.month}.", style="yellow"))
+            return buffer.getvalue()
+        b = report.breakdowns
+        sections: list[Panel | Table | Text] = [
+            _headline(report),
+            _table("Spend by provider", "provider", b["provider"], basis=True),
+            _table("Spend by model", "model", b["model"]),
+            _table("Spend by API key", "API key", b["api_key"]),
+            _table("Spend by user", "user", b["user"]),
+            _table("Spend by project", "project", b["project"]),
+            _daily(report),
+        ]
+        if report.findings:
+            sections.append(Text(f"{len(report.findings)} findings", style="bold"))
+        sections.extend(_data_quality(report))
+        for section in sections:
+            console.print(section)
+            console.print()
+        return buffer.getvalue()
+
+
+__all__ = ["Group", "TerminalFormat", "safe", "tokens"]

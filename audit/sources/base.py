@@ -1,0 +1,157 @@
+"""The source-adapter contract.
+
+An adapter recognises one export format from its *content* (never its file name) and maps
+its fields onto the canonical columns. Parsing, validation, masking and record ids are
+shared (:mod:`audit.normalize`), so an adapter is mostly a field mapping.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any, ClassVar
+
+import polars as pl
+
+SNIFF_BYTES = 64 * 1024
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    """Per-run settings an adapter may need (attribution mappings, chunk sizes)."""
+
+    chunk_lines: int = 1_000_000
+    chunk_bytes: int = 64 * 1024 * 1024
+    property_map: dict[str, str] = field(default_factory=dict)
+
+
+class Sample:
+    """The head of a file, decoded lazily in the ways adapters sniff for."""
+
+    def __init__(self, path: Path, head: bytes) -> None:
+        self.path = path
+        self.head = head
+
+    @classmethod
+    def of(cls, path: Path) -> Sample:
+        """Read the first 64 KiB; enough to see a header or a few JSON lines."""
+        with path.open("rb") as handle:
+            return cls(path, handle.read(SNIFF_BYTES))
+
+    @cached_property
+    def text(self) -> str:
+        """The head as text; undecodable bytes become U+FFFD (sniffing only, never stored)."""
+        return self.head.decode("utf-8-sig", errors="replace")
+
+    @cached_property
+    def is_binary(self) -> bool:
+        """NUL bytes or mostly undecodable text: not an export any adapter reads."""
+        if b"\x00" in self.head[:8192]:
+            return True
+        sample = self.text[:8192]
+        return bool(sample) and sample.count("\ufffd") > len(sample) * 0.1
+
+    @cached_property
+    def csv_header(self) -> list[str] | None:
+        """Column names if the first line reads as a CSV header with at least two columns."""
+        first = self.text.lstrip().split("\n", 1)[0].rstrip("\r")
+        if not first or first[0] in "{[" or "," not in first:
+            return None
+        try:
+            row = next(csv.reader(io.StringIO(first)))
+        except (csv.Error, StopIteration):
+            return None
+        names = [name.strip() for name in row]
+        return names if len(names) >= 2 and all(names) else None
+
+    @cached_property
+    def json_lines(self) -> list[dict[str, Any]]:
+        """The first complete JSON-object lines (up to 20), for JSONL formats."""
+        found: list[dict[str, Any]] = []
+        lines = self.text.split("\n")
+        if len(self.head) == SNIFF_BYTES:
+            lines = lines[:-1]  # the last line may be cut by the sniff window
+        for line in lines:
+            stripped = line.strip()
+            if not stripped:
+                continue
+            try:
+                value = json.loads(stripped)
+            except (ValueError, RecursionError):
+                continue
+            if isinstance(value, dict):
+                found.append(value)
+            if len(found) >= 20:
+                break
+        return found
+
+    @cached_property
+    def json_document(self) -> Any | None:
+        """The whole file as one JSON document, when it fits in the sniff window."""
+        if len(self.head) >= SNIFF_BYTES:
+            return None
+        try:
+            return json.loads(self.text)
+        except (ValueError, RecursionError):
+            return None
+
+
+def header_score(
+    header: list[str] | None, required: set[str], optional: frozenset[str] | set[str] = frozenset()
+) -> float:
+    """How well a CSV header matches a format: all required columns present, plus optional ones.
+
+    Returns 0 when a required column is missing; otherwise 0.6 + 0.4 × the optional share,
+    so a header with more of the format's columns wins over a looser match.
+    """
+    if not header:
+        return 0.0
+    present = {name.strip().lower() for name in header}
+    if not {name.lower() for name in required} <= present:
+        return 0.0
+    if not optional:
+        return 1.0
+    hits = len({name.lower() for name in optional} & present)
+    return 0.6 + 0.4 * hits / len(optional)
+
+
+def key_score(
+    keys: set[str], required: set[str], optional: frozenset[str] | set[str] = frozenset()
+) -> float:
+    """The JSON analogue of :func:`header_score`, over an object's keys."""
+    if not required <= keys:
+        return 0.0
+    if not optional:
+        return 1.0
+    return 0.6 + 0.4 * len(optional & keys) / len(optional)
+
+
+class SourceAdapter(ABC):
+    """One export format. Subclasses set the class attributes and implement two methods."""
+
+    #: Kebab-case name shown in ingest output and stored in the ``source`` column.
+    name: ClassVar[str]
+    #: One line for ``tokaudit formats``.
+    title: ClassVar[str]
+    #: "request" or "aggregate" (billing/usage buckets).
+    granularity: ClassVar[str]
+    #: How a user obtains this export.
+    obtain: ClassVar[str]
+
+    @abstractmethod
+    def sniff(self, sample: Sample) -> float:
+        """Confidence 0..1 that the file is in this format, from its content."""
+
+    @abstractmethod
+    def read(self, path: Path, options: ReadOptions) -> Iterator[pl.LazyFrame]:
+        """Yield frames of mapped rows (canonical names, plus ``source_line`` and ``_error``).
+
+        Each frame is passed through :func:`audit.normalize.finish` by the ingest pipeline;
+        an adapter never validates timestamps or token ranges itself.
+        """

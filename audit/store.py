@@ -1,0 +1,276 @@
+"""The local store: immutable Parquet parts partitioned by month, committed by a manifest.
+
+Layout under the store root (default ``./.tokaudit``)::
+
+    manifest.json                    the commit point: which parts and source files exist
+    data/month=YYYY-MM/part-N.parquet canonical rows, never rewritten once committed
+    rejects/part-N.parquet           rejected input rows (file, line, reason — no content)
+    lock                             held by a writer for the whole ingest
+
+A writer writes parts to temporary names, renames them into place, and only then replaces
+``manifest.json`` atomically (write + fsync + rename). Readers read only the parts the
+manifest lists, so a crash at any point leaves the previous committed state intact, and a
+part written but never committed is invisible (and removed by the next writer). Every row
+is unique on ``record_id`` within its month: a writer anti-joins new rows against the
+month's committed ids before writing, which makes ingest at-least-once *with* dedup.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from audit.errors import StoreError
+from audit.schema import REJECT_SCHEMA, canonical_schema, empty_frame
+
+MANIFEST = "manifest.json"
+SCHEMA_ID = "tokaudit.store/1"
+DEFAULT_STORE = ".tokaudit"
+
+
+def _fsync_dir(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Replace ``path`` with ``data`` so readers see the old or the new file, never a mix."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        Path(tmp).replace(path)
+        _fsync_dir(path.parent)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            Path(tmp).unlink()
+        raise
+
+
+@dataclass
+class Manifest:
+    """What the store holds: committed parts and the source files they came from."""
+
+    files: dict[str, dict[str, Any]] = field(default_factory=dict)  # sha256 -> file record
+    parts: list[dict[str, Any]] = field(default_factory=list)  # {path, month, rows}
+    rejects: list[dict[str, Any]] = field(default_factory=list)  # {path, rows}
+    problems: dict[str, dict[str, Any]] = field(
+        default_factory=dict
+    )  # path -> unreadable/unrecognised
+    next_part: int = 1
+
+    def to_json(self) -> bytes:
+        body = {
+            "schema": SCHEMA_ID,
+            "next_part": self.next_part,
+            "parts": self.parts,
+            "rejects": self.rejects,
+            "problems": self.problems,
+            "files": self.files,
+        }
+        return json.dumps(body, indent=1, sort_keys=True).encode()
+
+    @classmethod
+    def from_json(cls, data: bytes, path: Path) -> Manifest:
+        try:
+            body = json.loads(data)
+        except ValueError as exc:
+            raise StoreError(f"manifest is not valid JSON: {exc}", path=path) from exc
+        if not isinstance(body, dict) or body.get("schema") != SCHEMA_ID:
+            raise StoreError(
+                f"not a tokaudit store manifest (expected schema {SCHEMA_ID})", path=path
+            )
+        return cls(
+            files=dict(body.get("files", {})),
+            parts=list(body.get("parts", [])),
+            rejects=list(body.get("rejects", [])),
+            problems=dict(body.get("problems", {})),
+            next_part=int(body.get("next_part", 1)),
+        )
+
+    def months(self) -> list[str]:
+        """Months with committed rows, ascending."""
+        return sorted({part["month"] for part in self.parts})
+
+    def find_unchanged(self, path: str, size: int, mtime_ns: int) -> str | None:
+        """The content hash of a file already ingested from this path with this size and mtime."""
+        for digest, record in self.files.items():
+            if (
+                record.get("path") == path
+                and record.get("size") == size
+                and record.get("mtime_ns") == mtime_ns
+            ):
+                return digest
+        return None
+
+
+class Store:
+    """Read access to a store; :meth:`writer` for the single writer at a time."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.root / MANIFEST
+
+    def exists(self) -> bool:
+        """Whether anything was ever committed here."""
+        return self.manifest_path.is_file()
+
+    def manifest(self) -> Manifest:
+        """The committed state; an absent store reads as empty."""
+        if not self.exists():
+            return Manifest()
+        try:
+            data = self.manifest_path.read_bytes()
+        except OSError as exc:
+            raise StoreError(
+                f"cannot read manifest: {exc.strerror}", path=self.manifest_path
+            ) from exc
+        return Manifest.from_json(data, self.manifest_path)
+
+    def scan(
+        self, months: list[str] | None = None, manifest: Manifest | None = None
+    ) -> pl.LazyFrame:
+        """Canonical rows of the given months (all when None), lazily; only their parts are read."""
+        manifest = manifest or self.manifest()
+        paths = [
+            str(self.root / part["path"])
+            for part in manifest.parts
+            if months is None or part["month"] in months
+        ]
+        if not paths:
+            return empty_frame().lazy()
+        return pl.scan_parquet(paths, schema=canonical_schema())
+
+    def scan_rejects(self, manifest: Manifest | None = None) -> pl.LazyFrame:
+        """Every rejected row ever recorded (file, line, source, reason)."""
+        manifest = manifest or self.manifest()
+        paths = [str(self.root / item["path"]) for item in manifest.rejects]
+        if not paths:
+            return pl.LazyFrame(schema=pl.Schema(REJECT_SCHEMA))
+        return pl.scan_parquet(paths, schema=pl.Schema(REJECT_SCHEMA))
+
+    @contextlib.contextmanager
+    def writer(self) -> Iterator[StoreWriter]:
+        """Exclusive write access: two overlapping ingests serialise here instead of racing."""
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            lock = (self.root / "lock").open("a+")
+        except OSError as exc:
+            raise StoreError(f"cannot open store: {exc.strerror}", path=self.root) from exc
+        try:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+            writer = StoreWriter(self, self.manifest())
+            writer.remove_orphans()
+            yield writer
+        finally:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
+            lock.close()
+
+
+class StoreWriter:
+    """Appends deduplicated parts and commits them with a new manifest."""
+
+    def __init__(self, store: Store, manifest: Manifest) -> None:
+        self.store = store
+        self.manifest = manifest
+
+    def remove_orphans(self) -> None:
+        """Delete part files a crashed writer left behind without committing them."""
+        listed = {part["path"] for part in self.manifest.parts}
+        listed |= {item["path"] for item in self.manifest.rejects}
+        for folder in ("data", "rejects"):
+            base = self.store.root / folder
+            if not base.is_dir():
+                continue
+            for path in base.rglob("*"):
+                if path.is_file() and str(path.relative_to(self.store.root)) not in listed:
+                    with contextlib.suppress(OSError):
+                        path.unlink()
+
+    def _write_part(self, frame: pl.DataFrame, relative: str) -> None:
+        target = self.store.root / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.tmp")
+        frame.write_parquet(tmp, compression="zstd", statistics=True)
+        with tmp.open("rb") as handle:
+            os.fsync(handle.fileno())
+        tmp.replace(target)
+        _fsync_dir(target.parent)
+
+    def existing_ids(self, month: str) -> pl.LazyFrame:
+        """The committed record ids of one month."""
+        return self.store.scan([month], self.manifest).select("record_id")
+
+    def append(self, rows: pl.DataFrame) -> int:
+        """Write the rows not already stored (by ``record_id`` within their month).
+
+        Returns how many rows were new. Nothing is visible to readers until :meth:`commit`.
+        """
+        if rows.height == 0:
+            return 0
+        rows = rows.unique(subset="record_id", keep="first", maintain_order=True)
+        rows = rows.with_columns(pl.col("ts").dt.strftime("%Y-%m").alias("_month"))
+        written = 0
+        for (month,), group in rows.group_by("_month", maintain_order=True):
+            fresh = (
+                group.drop("_month")
+                .lazy()
+                .join(
+                    self.existing_ids(str(month)), on="record_id", how="anti", maintain_order="left"
+                )
+                .collect()
+            )
+            if fresh.height == 0:
+                continue
+            relative = f"data/month={month}/part-{self.manifest.next_part:06d}.parquet"
+            self._write_part(fresh, relative)
+            self.manifest.parts.append(
+                {"path": relative, "month": str(month), "rows": fresh.height}
+            )
+            self.manifest.next_part += 1
+            written += fresh.height
+        return written
+
+    def append_rejects(self, rejects: pl.DataFrame) -> None:
+        """Record rejected rows (file, line, reason) so reports can count and list them."""
+        if rejects.height == 0:
+            return
+        relative = f"rejects/part-{self.manifest.next_part:06d}.parquet"
+        self._write_part(rejects.select(list(REJECT_SCHEMA)), relative)
+        self.manifest.rejects.append({"path": relative, "rows": rejects.height})
+        self.manifest.next_part += 1
+
+    def record_file(self, digest: str, record: dict[str, Any]) -> None:
+        """Note a fully ingested source file (committed with the next :meth:`commit`)."""
+        self.manifest.files[digest] = record
+        self.manifest.problems.pop(record["path"], None)
+
+    def record_problem(self, path: str, problem: dict[str, Any] | None) -> None:
+        """Remember (or, with None, forget) a file that could not be ingested, for the report."""
+        if problem is None:
+            self.manifest.problems.pop(path, None)
+        else:
+            self.manifest.problems[path] = {"path": path, **problem}
+
+    def commit(self) -> None:
+        """Make everything appended so far visible, atomically."""
+        atomic_write_bytes(self.store.manifest_path, self.manifest.to_json())

@@ -1,0 +1,120 @@
+"""The JSON-lines reader: chunking, line numbers, encodings, and bad-line isolation."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import polars as pl
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from audit.sources.jsonlines import decode_objects, iter_lines
+
+SCHEMA = pl.Struct({"a": pl.String, "u": pl.Struct({"x": pl.String})})
+
+
+def lines_of(path: Path, chunk_bytes: int = 1 << 20) -> pl.DataFrame:
+    return pl.concat(list(iter_lines(path, chunk_bytes)))
+
+
+def test_line_numbers_survive_blank_lines_crlf_bom_and_missing_final_newline(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "x.jsonl"
+    path.write_bytes(b'\xef\xbb\xbf{"a":1}\r\n\r\n  \n{"a":2}\n{"a":3}')
+    frame = lines_of(path)
+    assert frame["source_line"].to_list() == [1, 4, 5]
+    assert frame["line"].to_list() == ['{"a":1}', '{"a":2}', '{"a":3}']
+
+
+def test_invalid_utf8_rejects_only_that_line(tmp_path: Path) -> None:
+    path = tmp_path / "x.jsonl"
+    path.write_bytes(b'{"a":"ok"}\n{"a":"\xff\xfe"}\n{"a":"fine"}\n')
+    frame = lines_of(path)
+    assert frame[ERROR := "_error"].to_list() == [None, "invalid UTF-8 at byte 6", None]
+    assert frame.filter(pl.col(ERROR).is_null())["line"].to_list() == ['{"a":"ok"}', '{"a":"fine"}']
+
+
+def test_tiny_chunks_give_the_same_lines(tmp_path: Path) -> None:
+    path = tmp_path / "x.jsonl"
+    body = "\n".join(json.dumps({"a": "v" * (i % 7), "i": i}) for i in range(200)) + "\n"
+    path.write_text(body)
+    assert lines_of(path, chunk_bytes=13).equals(lines_of(path))
+
+
+def test_decode_isolates_bad_lines_and_keeps_the_rest() -> None:
+    lines = pl.DataFrame(
+        {
+            "source_line": list(range(1, 41)),
+            "line": [f'{{"a":"{i}"}}' for i in range(1, 41)],
+            "_error": [None] * 40,
+        },
+        schema={"source_line": pl.Int64, "line": pl.String, "_error": pl.String},
+    )
+    lines = lines.with_columns(
+        pl.when(pl.col("source_line") == 7)
+        .then(pl.lit('{"a": '))
+        .when(pl.col("source_line") == 33)
+        .then(pl.lit('{"u": 5}'))
+        .otherwise(pl.col("line"))
+        .alias("line")
+    )
+    out = decode_objects(lines, SCHEMA)
+    assert out.height == 40
+    bad = dict(
+        zip(
+            out.filter(pl.col("_error").is_not_null())["source_line"],
+            out.filter(pl.col("_error").is_not_null())["_error"],
+            strict=True,
+        )
+    )
+    assert set(bad) == {7, 33}
+    assert bad[33] == "field 'u' is a number, expected an object"
+    assert bad[7].startswith("invalid JSON at column")
+    good = out.filter(pl.col("_error").is_null())
+    assert good["doc"].struct.field("a").to_list() == [
+        str(i) for i in range(1, 41) if i not in {7, 33}
+    ]
+
+
+def test_non_objects_and_deep_nesting_are_rejected_not_crashing() -> None:
+    deep = '{"a":' * 5000 + "1" + "}" * 5000
+    lines = pl.DataFrame(
+        {
+            "source_line": [1, 2, 3, 4],
+            "line": ["[1,2]", '"text"', deep, '{"u":{"x":' + "[" * 3000 + "]" * 3000 + "}}"],
+            "_error": [None] * 4,
+        },
+        schema={"source_line": pl.Int64, "line": pl.String, "_error": pl.String},
+    )
+    out = decode_objects(lines, SCHEMA)
+    reasons = out["_error"].to_list()
+    assert reasons[:2] == ["line is not a JSON object"] * 2
+    assert all(reasons)  # every one of them is rejected with some reason
+
+
+valid_line = st.builds(lambda a: json.dumps({"a": a}), st.text(max_size=20))
+invalid_line = st.sampled_from(
+    ['{"a":', "nope", '{"u": 1}', '{"a": {"b": 1}}', "{}}", '{"a":"x" "b":1}']
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.booleans(), valid_line, invalid_line), min_size=1, max_size=120))
+def test_every_line_is_either_loaded_or_rejected(rows: list[tuple[bool, str, str]]) -> None:
+    texts = [good if ok else bad for ok, good, bad in rows]
+    lines = pl.DataFrame(
+        {
+            "source_line": list(range(1, len(texts) + 1)),
+            "line": texts,
+            "_error": [None] * len(texts),
+        },
+        schema={"source_line": pl.Int64, "line": pl.String, "_error": pl.String},
+    )
+    out = decode_objects(lines, SCHEMA)
+    assert out["source_line"].to_list() == list(range(1, len(texts) + 1))
+    rejected = set(out.filter(pl.col("_error").is_not_null())["source_line"])
+    assert rejected == {i + 1 for i, (ok, _, _) in enumerate(rows) if not ok}
+    decoded = out.filter(pl.col("_error").is_null())["doc"].struct.field("a").to_list()
+    assert decoded == [json.loads(good)["a"] for ok, good, _ in rows if ok]
