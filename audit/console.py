@@ -20,6 +20,7 @@ from audit.report.terminal import safe
 _STATUS_STYLE = {
     "loaded": "green",
     "unchanged": "dim",
+    "skipped": "dim",
     "unrecognised": "yellow",
     "empty": "yellow",
     "unreadable": "red",
@@ -46,35 +47,42 @@ def make_console(stream: TextIO | None = None, *, width: int | None = None) -> C
         color_system="auto" if color else None,
         highlight=False,
         emoji=False,
-        soft_wrap=False,
+        soft_wrap=True,  # log lines stay whole in cron logs and pipes
     )
 
 
 def file_line(result: FileResult) -> Text:
-    """One line per file: status, path, format and counts; reasons follow indented."""
+    """Two lines per file: status and path, then format and counts; reasons follow indented."""
     style = _STATUS_STYLE.get(result.status, "")
+    indent = " " * 13
     line = Text()
-    line.append(f"{result.status:<12}", style=style)
+    line.append(f"{result.status:<13}", style=style)
     line.append(safe(result.path))
+    details: list[str] = []
     if result.format:
-        line.append(f"  [{result.format}]", style="cyan")
+        details.append(result.format)
     if result.status == "loaded":
-        line.append(
-            f"  read {result.rows_read:,} · loaded {result.rows_loaded:,}"
+        details.append(
+            f"read {result.rows_read:,} · new {result.rows_loaded:,}"
             f" · duplicates {result.rows_duplicate:,} · rejected {result.rows_rejected:,}"
         )
     elif result.message:
-        line.append(f"  {safe(result.message)}")
+        message = safe(result.message)
         if result.candidates:
-            line.append(f" (closest formats: {', '.join(result.candidates)})")
+            message += f" (closest formats: {', '.join(result.candidates)})"
+        details.append(message)
+    if details:
+        line.append(
+            f"\n{indent}{' · '.join(details)}", style="dim" if result.status == "unchanged" else ""
+        )
     for reason in result.reasons[:5]:
         line.append(
-            f"\n{'':12}rejected {reason['rows']:,} × {safe(reason['reason'])}"
-            f" (first at {safe(result.path)}:{reason['first_line']})",
+            f"\n{indent}rejected {reason['rows']:,} × {safe(reason['reason'])}"
+            f" (first at line {reason['first_line']})",
             style="yellow",
         )
     if len(result.reasons) > 5:
-        line.append(f"\n{'':12}… and {len(result.reasons) - 5} more reasons", style="yellow")
+        line.append(f"\n{indent}… and {len(result.reasons) - 5} more reasons", style="yellow")
     return line
 
 

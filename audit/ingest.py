@@ -9,6 +9,7 @@ free and never double-counts. A file that cannot be read is reported and the run
 from __future__ import annotations
 
 import contextlib
+import fnmatch
 import hashlib
 import os
 from collections.abc import Callable, Iterable, Iterator
@@ -26,6 +27,8 @@ from audit.store import Store, StoreWriter
 
 #: Rows buffered in memory before they are written as parts (bounds peak memory).
 FLUSH_ROWS = 500_000
+#: Documentation that export folders commonly carry; skipped visibly, never "unrecognised".
+DOCUMENTATION = ("README*", "readme*", "*.md", "*.rst", "LICENSE*", "CHANGELOG*")
 
 
 @dataclass
@@ -33,7 +36,7 @@ class FileResult:
     """What happened to one input file."""
 
     path: str
-    status: str  # loaded | unchanged | unrecognised | empty | unreadable
+    status: str  # loaded | unchanged | skipped | unrecognised | empty | unreadable
     format: str | None = None
     rows_read: int = 0
     rows_loaded: int = 0
@@ -178,6 +181,8 @@ def ingest(
 
 def _ingest_one(path: Path, writer: StoreWriter, options: ReadOptions) -> FileResult:
     shown = str(path)
+    if any(fnmatch.fnmatchcase(path.name, pattern) for pattern in DOCUMENTATION):
+        return FileResult(shown, "skipped", message="documentation, not an export")
     try:
         stat = path.stat()
         if stat.st_size == 0:

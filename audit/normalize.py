@@ -199,6 +199,42 @@ def parse_choice(raw: pl.Expr, field: str, synonyms: Mapping[str, str]) -> Parse
     return Parsed(value, error)
 
 
+_PARSERS = {
+    "int": parse_int,
+    "float": parse_float,
+    "usd": parse_usd,
+    "usd_cents": lambda raw, field: parse_usd(raw, field, cents=True),
+    "bool": parse_bool,
+    "ts": parse_ts,
+    "status": lambda raw, field: parse_choice(raw, field, STATUS_WORDS),
+    "outcome": lambda raw, field: parse_choice(raw, field, OUTCOME_WORDS),
+}
+ERROR_PREFIX = "_err."
+
+
+def parse_columns(specs: Mapping[str, tuple[str, str, str]]) -> list[pl.Expr]:
+    """Parse raw columns into value columns plus ``_err.<name>`` reason columns.
+
+    ``specs`` maps an output column to ``(raw column, kind, field label)`` with kind one of
+    int/float/usd/usd_cents/bool/ts/status/outcome. Adapters build frames in stages —
+    extract raw text, parse, then derive from the *parsed columns* — because an expression
+    that re-embeds parse trees in every derived value makes Polars' planning cost explode.
+    """
+    exprs: list[pl.Expr] = []
+    for out, (raw, kind, label) in specs.items():
+        parsed = _PARSERS[kind](pl.col(raw), label)
+        exprs += [parsed.value.alias(out), parsed.error.alias(ERROR_PREFIX + out)]
+    return exprs
+
+
+def gather_errors(columns: Iterable[str], *checks: pl.Expr) -> pl.Expr:
+    """The row's first reason: an existing ``_error``, the parse errors, then extra checks."""
+    names = list(columns)
+    reasons = [pl.col(ERROR_COLUMN)] if ERROR_COLUMN in names else []
+    reasons += [pl.col(name) for name in names if name.startswith(ERROR_PREFIX)]
+    return first_error(*reasons, *checks).alias(ERROR_COLUMN)
+
+
 STATUS_WORDS = {
     "ok": "ok",
     "success": "ok",
@@ -289,7 +325,9 @@ def content_key(source: str, columns: Iterable[str]) -> pl.Expr:
         [pl.lit(source)] + [pl.col(c).cast(pl.String).fill_null("") for c in columns],
         separator="|",
     )
-    ordinal = pl.int_range(pl.len()).over(base).cast(pl.String)
+    # Count only among rows that need a content key: a row carrying its own id must not
+    # shift the ordinal of its id-less twin, or the same request gets two different keys.
+    ordinal = pl.int_range(pl.len()).over(base, pl.col("record_id").is_null()).cast(pl.String)
     return pl.concat_str(base, pl.lit("#"), ordinal)
 
 

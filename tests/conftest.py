@@ -65,3 +65,9 @@ def load(adapter_name: str, path: Path) -> tuple[pl.DataFrame, pl.DataFrame]:
         rows.append(good)
         rejects.append(bad)
     return pl.concat(rows), pl.concat(rejects)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--update-golden", action="store_true", help="rewrite golden files from current output"
+    )

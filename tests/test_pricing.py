@@ -8,13 +8,14 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from conftest import FIXTURES, write
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from audit.errors import PriceTableError
 from audit.pricing import PriceBook, apply_prices, load_price_book
 from audit.schema import CANONICAL, conform
+
+from conftest import FIXTURES, write
 
 TEST_TABLES = FIXTURES / "prices"
 

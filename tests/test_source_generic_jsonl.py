@@ -8,9 +8,10 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from conftest import FIXTURES, load, write
 
 from audit.sources import detect_path
+
+from conftest import FIXTURES, load, write
 
 GENERIC = FIXTURES / "generic.jsonl"
 

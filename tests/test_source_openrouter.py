@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
-from conftest import FIXTURES, load, write
-
 from audit.sources import detect_path
+
+from conftest import FIXTURES, load, write
 
 GENERATIONS = FIXTURES / "openrouter_generations.csv"
 ACTIVITY = FIXTURES / "openrouter_activity.csv"

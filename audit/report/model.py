@@ -57,6 +57,7 @@ class Totals:
     output_tokens: int
     reasoning_tokens: int
     unpriced_requests: int
+    cost_by_basis: dict[str, Decimal] = field(default_factory=dict)
     savings_usd: Decimal = Decimal(0)
 
 
@@ -100,13 +101,34 @@ class Report:
         return self.totals.requests == 0 and self.totals.cost_usd == 0
 
 
-def _cost_expr(mode: str) -> pl.Expr:
+COST_BASES = ("billed", "reported", "calculated")
+
+
+def _cost_exprs(mode: str) -> list[pl.Expr]:
+    """A row's spend under the cost mode, and where that figure came from.
+
+    ``billed``: a billing/usage export's own amount; ``reported``: the cost a request log
+    states; ``calculated``: our price tables. The headline shows this composition, so
+    nobody mistakes an estimate for an invoice line.
+    """
     calculated, reported = pl.col("calculated_cost_usd"), pl.col("reported_cost_usd")
+    use_reported = pl.lit(mode != "calculate") & reported.is_not_null()
     if mode == "calculate":
-        return calculated
-    if mode == "reported":
-        return reported
-    return pl.coalesce(reported, calculated)
+        cost = calculated
+    elif mode == "reported":
+        cost = reported
+    else:
+        cost = pl.coalesce(reported, calculated)
+    basis = (
+        pl.when(cost.is_null())
+        .then(None)
+        .when(use_reported & (pl.col("granularity") == "aggregate"))
+        .then(pl.lit("billed"))
+        .when(use_reported)
+        .then(pl.lit("reported"))
+        .otherwise(pl.lit("calculated"))
+    )
+    return [cost.alias("cost_usd"), basis.alias("cost_basis")]
 
 
 def _sums() -> list[pl.Expr]:
@@ -127,7 +149,7 @@ def priced_month(
     raws = rows.select("model_raw").unique().collect().get_column("model_raw").to_list()
     priced = apply_prices(rows, book, book.model_map(raws))
     return priced.with_columns(
-        _cost_expr(options.cost_mode).alias("cost_usd"),
+        *_cost_exprs(options.cost_mode),
         pl.col("ts").dt.convert_time_zone(month.timezone).dt.date().alias("day"),
         pl.col("provider").fill_null("(unknown)"),
     )
@@ -226,6 +248,7 @@ def build_report(store: Store, book: PriceBook, options: ReportOptions) -> Repor
             .sum()
             .alias("unpriced_requests"),
         ),
+        "basis": spend.group_by("cost_basis").agg(pl.col("cost_usd").sum()),
         "provider": _breakdown(spend, pl.col("provider"), [basis]),
         "model": _breakdown(spend, pl.coalesce(pl.col("model"), pl.col("model_raw"))),
         "day": spend.group_by("day").agg(_sums()),
@@ -246,7 +269,7 @@ def build_report(store: Store, book: PriceBook, options: ReportOptions) -> Repor
             pl.col("requests").sum(),
             pl.col("source_file").n_unique().alias("files"),
         )
-        .sort("source"),
+        .sort("source", "granularity"),
     }
     results = dict(zip(queries, pl.collect_all(list(queries.values())), strict=True))
 
@@ -258,7 +281,11 @@ def build_report(store: Store, book: PriceBook, options: ReportOptions) -> Repor
         reported_cost_usd=to_decimal(totals_row["reported_cost_usd"]),
         **{c: int(totals_row[c] or 0) for c in _SUMMED},
         unpriced_requests=int(totals_row["unpriced_requests"] or 0),
+        cost_by_basis={name: Decimal(0) for name in COST_BASES},
     )
+    for record in results["basis"].to_dicts():
+        if record["cost_basis"] is not None:
+            totals.cost_by_basis[record["cost_basis"]] = to_decimal(record["cost_usd"])
     days = pl.DataFrame({"day": month.days()}, schema={"day": pl.Date})
     per_day = (
         days.join(results["day"], on="day", how="left")

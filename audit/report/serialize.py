@@ -43,6 +43,7 @@ def totals_dict(totals: Totals) -> dict[str, Any]:
         "output_tokens": totals.output_tokens,
         "reasoning_tokens": totals.reasoning_tokens,
         "unpriced_requests": totals.unpriced_requests,
+        "cost_by_basis": {name: json_number(value) for name, value in totals.cost_by_basis.items()},
         "savings_usd": json_number(totals.savings_usd),
     }
 

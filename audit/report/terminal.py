@@ -47,19 +47,27 @@ def _headline(report: Report) -> Panel:
     body = Text()
     body.append("Total spend  ", style="bold")
     body.append(format_usd(t.cost_usd), style="bold green")
-    body.append(f"   requests {t.requests:,}   ")
+    body.append(f"   ·   {t.requests:,} requests\n")
     body.append(
-        f"tokens in {tokens(t.input_tokens)} · cached {tokens(t.cached_input_tokens)} · "
-        f"cache writes {tokens(t.cache_write_tokens)} · out {tokens(t.output_tokens)}\n"
+        f"tokens: input {tokens(t.input_tokens)} · cached {tokens(t.cached_input_tokens)} · "
+        f"cache writes {tokens(t.cache_write_tokens)} · output {tokens(t.output_tokens)} "
+        f"(reasoning {tokens(t.reasoning_tokens)})\n"
     )
-    body.append(
-        f"calculated from price tables {format_usd(t.calculated_cost_usd)} · "
-        f"reported by sources {format_usd(t.reported_cost_usd)} · cost mode {report.cost_mode}"
-    )
+    parts = [
+        f"{label} {format_usd(t.cost_by_basis.get(key, Decimal(0)))}"
+        for key, label in (
+            ("billed", "billed by providers"),
+            ("reported", "reported by logs"),
+            ("calculated", "priced by tokaudit"),
+        )
+        if t.cost_by_basis.get(key)
+    ]
+    body.append("made of: " + (" · ".join(parts) or "nothing"), style="dim")
     if t.unpriced_requests:
         share = t.unpriced_requests / t.requests if t.requests else 0
         body.append(
-            f"\n{t.unpriced_requests:,} requests unpriced ({_percent(share)})", style="yellow"
+            f"\n{t.unpriced_requests:,} requests unpriced ({_percent(share)}): not in the total",
+            style="yellow",
         )
     title = f"tokaudit · LLM spend {report.month} ({safe(report.timezone)})"
     return Panel(body, title=title, title_align="left", expand=True)

@@ -107,18 +107,17 @@ def header_score(
 ) -> float:
     """How well a CSV header matches a format: all required columns present, plus optional ones.
 
-    Returns 0 when a required column is missing; otherwise 0.6 + 0.4 × the optional share,
-    so a header with more of the format's columns wins over a looser match.
+    With every required column: 0.6 + 0.4 × the optional share, so a header with more of the
+    format's columns wins over a looser match. Without: at most 0.4 (below the detection
+    threshold) by overlap, which still ranks the format as a "closest candidate" in messages.
     """
     if not header:
         return 0.0
-    present = {name.strip().lower() for name in header}
-    if not {name.lower() for name in required} <= present:
-        return 0.0
-    if not optional:
-        return 1.0
-    hits = len({name.lower() for name in optional} & present)
-    return 0.6 + 0.4 * hits / len(optional)
+    return key_score(
+        {name.strip().lower() for name in header},
+        {name.lower() for name in required},
+        {name.lower() for name in optional},
+    )
 
 
 def key_score(
@@ -126,10 +125,11 @@ def key_score(
 ) -> float:
     """The JSON analogue of :func:`header_score`, over an object's keys."""
     if not required <= keys:
-        return 0.0
+        known = required | set(optional)
+        return 0.4 * len(known & keys) / len(known)
     if not optional:
         return 1.0
-    return 0.6 + 0.4 * len(optional & keys) / len(optional)
+    return 0.6 + 0.4 * len(set(optional) & keys) / len(optional)
 
 
 class SourceAdapter(ABC):

@@ -22,20 +22,7 @@ from pathlib import Path
 
 import polars as pl
 
-from audit.normalize import (
-    ERROR_COLUMN,
-    OUTCOME_WORDS,
-    STATUS_WORDS,
-    Parsed,
-    clean_text,
-    first_error,
-    parse_choice,
-    parse_float,
-    parse_int,
-    parse_ts,
-    parse_usd,
-    tags_json,
-)
+from audit.normalize import ERROR_COLUMN, clean_text, gather_errors, parse_columns, tags_json
 from audit.sources import source
 from audit.sources.base import ReadOptions, Sample, SourceAdapter
 from audit.sources.jsonlines import DOC, LINE, decode_objects, iter_lines
@@ -187,7 +174,7 @@ class GenericJsonl(SourceAdapter):
             if extra_keys is None:
                 extra_keys = _discover_extra_keys(lines)
             decoded = decode_objects(lines, LINE_SCHEMA)
-            yield _map(decoded.lazy(), extra_keys)
+            yield _map(decoded, extra_keys)
 
 
 def _discover_extra_keys(lines: pl.DataFrame) -> list[str]:
@@ -209,210 +196,258 @@ def _discover_extra_keys(lines: pl.DataFrame) -> list[str]:
     )
 
 
-def _int(expr: pl.Expr, name: str) -> Parsed:
-    return parse_int(expr, name)
-
-
-def _map(frame: pl.LazyFrame, extra_keys: list[str]) -> pl.LazyFrame:
-    doc = pl.col(DOC).struct
-    response = doc.field("response")
-    usage_top = doc.field("usage")
-    usage_resp = response.struct.field("usage")
-    usage = pl.coalesce(usage_top, usage_resp)
-    u = usage.struct
-
-    def flat(name: str) -> pl.Expr:
-        return doc.field(name)
-
-    # --- which token convention does this line use? -------------------------------------
-    g_in = _int(flat("input_tokens"), "input_tokens")
-    g_cached = _int(flat("cached_input_tokens"), "cached_input_tokens")
-    g_cw = _int(flat("cache_write_tokens"), "cache_write_tokens")
-    g_cw1h = _int(flat("cache_write_1h_tokens"), "cache_write_1h_tokens")
-    g_out = _int(flat("output_tokens"), "output_tokens")
-    g_reason = _int(flat("reasoning_tokens"), "reasoning_tokens")
-    c_prompt = _int(u.field("prompt_tokens"), "usage.prompt_tokens")
-    c_comp = _int(u.field("completion_tokens"), "usage.completion_tokens")
-    c_cached = _int(
-        u.field("prompt_tokens_details").struct.field("cached_tokens"),
+#: Raw usage-block fields: output column -> (path inside the usage struct, label in messages).
+_USAGE_FIELDS = {
+    "c_prompt": (("prompt_tokens",), "usage.prompt_tokens"),
+    "c_comp": (("completion_tokens",), "usage.completion_tokens"),
+    "c_cached": (
+        ("prompt_tokens_details", "cached_tokens"),
         "usage.prompt_tokens_details.cached_tokens",
-    )
-    c_cw = _int(
-        u.field("prompt_tokens_details").struct.field("cache_write_tokens"),
+    ),
+    "c_cw": (
+        ("prompt_tokens_details", "cache_write_tokens"),
         "usage.prompt_tokens_details.cache_write_tokens",
-    )
-    c_reason = _int(
-        u.field("completion_tokens_details").struct.field("reasoning_tokens"),
+    ),
+    "c_reason": (
+        ("completion_tokens_details", "reasoning_tokens"),
         "usage.completion_tokens_details.reasoning_tokens",
-    )
-    r_in = _int(u.field("input_tokens"), "usage.input_tokens")
-    r_out = _int(u.field("output_tokens"), "usage.output_tokens")
-    r_cached = _int(
-        u.field("input_tokens_details").struct.field("cached_tokens"),
+    ),
+    "r_in": (("input_tokens",), "usage.input_tokens"),
+    "r_out": (("output_tokens",), "usage.output_tokens"),
+    "r_cached": (
+        ("input_tokens_details", "cached_tokens"),
         "usage.input_tokens_details.cached_tokens",
-    )
-    r_reason = _int(
-        u.field("output_tokens_details").struct.field("reasoning_tokens"),
+    ),
+    "r_reason": (
+        ("output_tokens_details", "reasoning_tokens"),
         "usage.output_tokens_details.reasoning_tokens",
-    )
-    a_read = _int(u.field("cache_read_input_tokens"), "usage.cache_read_input_tokens")
-    a_create = _int(u.field("cache_creation_input_tokens"), "usage.cache_creation_input_tokens")
-    a_5m = _int(
-        u.field("cache_creation").struct.field("ephemeral_5m_input_tokens"),
+    ),
+    "a_read": (("cache_read_input_tokens",), "usage.cache_read_input_tokens"),
+    "a_create": (("cache_creation_input_tokens",), "usage.cache_creation_input_tokens"),
+    "a_5m": (
+        ("cache_creation", "ephemeral_5m_input_tokens"),
         "usage.cache_creation.ephemeral_5m_input_tokens",
-    )
-    a_1h = _int(
-        u.field("cache_creation").struct.field("ephemeral_1h_input_tokens"),
+    ),
+    "a_1h": (
+        ("cache_creation", "ephemeral_1h_input_tokens"),
         "usage.cache_creation.ephemeral_1h_input_tokens",
-    )
-    parsed = [
-        g_in,
-        g_cached,
-        g_cw,
-        g_cw1h,
-        g_out,
-        g_reason,
-        c_prompt,
-        c_comp,
-        c_cached,
-        c_cw,
-        c_reason,
-    ]
-    parsed += [r_in, r_out, r_cached, r_reason, a_read, a_create, a_5m, a_1h]
+    ),
+}
+_FLAT_INTS = (
+    "input_tokens",
+    "cached_input_tokens",
+    "cache_write_tokens",
+    "cache_write_1h_tokens",
+    "output_tokens",
+    "reasoning_tokens",
+)
 
-    obj_kind = pl.coalesce(flat("object"), response.struct.field("object"))
-    msg_type = pl.coalesce(flat("type"), response.struct.field("type"))
-    is_flat = g_in.value.is_not_null() | g_out.value.is_not_null()
-    is_chat = c_prompt.value.is_not_null() | c_comp.value.is_not_null()
-    is_responses = (
-        (obj_kind == "response") | r_cached.value.is_not_null() | r_reason.value.is_not_null()
+
+def _extract(frame: pl.DataFrame, extra_keys: list[str]) -> pl.DataFrame:
+    """Stage 1: pull every raw value out of the decoded struct into its own text column."""
+    doc = pl.col(DOC).struct
+    response = doc.field("response").struct
+    usage = pl.coalesce(doc.field("usage"), response.field("usage"))
+    metadata = pl.col(LINE).str.json_path_match("$.metadata")
+    raw: list[pl.Expr] = [doc.field(name).alias(f"f.{name}") for name in FLAT_FIELDS]
+    for name in ("id", "object", "type", "model", "created", "created_at", "service_tier"):
+        raw.append(response.field(name).alias(f"resp.{name}"))
+    for out, (path, _label) in _USAGE_FIELDS.items():
+        value = usage
+        for part in path:
+            value = value.struct.field(part)
+        raw.append(value.alias(f"u.{out}"))
+    raw.append(usage.struct.field("cost").alias("u.cost"))
+    raw.append(metadata.alias("meta"))
+    raw += [pl.col(LINE).str.json_path_match(f"$.{key}").alias(f"x.{key}") for key in extra_keys]
+    return frame.select("source_line", ERROR_COLUMN, LINE, *raw)
+
+
+def _attributed(name: str) -> pl.Expr:
+    """A top-level attribution field, else the same key in ``metadata`` when it is a plain value.
+
+    Free-form metadata may nest objects; only a plain value can name a team or user (the
+    nested object itself is still kept in tags).
+    """
+    meta = pl.col("meta")
+    value = pl.when(meta.str.starts_with("{")).then(meta.str.json_path_match(f"$.{name}"))
+    scalar = pl.when(~value.str.starts_with("{") & ~value.str.starts_with("[")).then(value)
+    return pl.coalesce(clean_text(pl.col(f"f.{name}")), clean_text(scalar))
+
+
+def _map(decoded: pl.DataFrame, extra_keys: list[str]) -> pl.LazyFrame:
+    frame = _extract(decoded, extra_keys)
+    # Stage 2: parse raw text into typed values, each with its own reason column.
+    specs: dict[str, tuple[str, str, str]] = {f"g_{n}": (f"f.{n}", "int", n) for n in _FLAT_INTS}
+    specs |= {out: (f"u.{out}", "int", label) for out, (_p, label) in _USAGE_FIELDS.items()}
+    ts_text = pl.coalesce(
+        *[
+            clean_text(pl.col(c))
+            for c in (
+                "f.timestamp",
+                "f.ts",
+                "f.created_at",
+                "resp.created",
+                "resp.created_at",
+                "f.created",
+            )
+        ]
     )
-    is_anthropic = (
-        (msg_type == "message") | a_read.value.is_not_null() | a_create.value.is_not_null()
+    frame = frame.with_columns(
+        ts_text.alias("ts_text"),
+        pl.coalesce(clean_text(pl.col("f.cost_usd")), clean_text(pl.col("u.cost"))).alias(
+            "cost_text"
+        ),
+    )
+    specs |= {
+        "ts": ("ts_text", "ts", "timestamp"),
+        "http_status": ("f.http_status", "int", "http_status"),
+        "status_given": ("f.status", "status", "status"),
+        "outcome": ("f.outcome", "outcome", "outcome"),
+        "latency_ms": ("f.latency_ms", "float", "latency_ms"),
+        "reported_cost_usd": ("cost_text", "usd", "cost_usd"),
+    }
+    frame = frame.with_columns(parse_columns(specs))
+
+    # Stage 3: which token convention the line uses (see the module docstring).
+    obj_kind = pl.coalesce(pl.col("f.object"), pl.col("resp.object"))
+    msg_type = pl.coalesce(pl.col("f.type"), pl.col("resp.type"))
+    record_id = pl.coalesce(*[clean_text(pl.col(c)) for c in ("f.request_id", "resp.id", "f.id")])
+    frame = frame.with_columns(
+        (pl.col("g_input_tokens").is_not_null() | pl.col("g_output_tokens").is_not_null()).alias(
+            "is_flat"
+        ),
+        (pl.col("c_prompt").is_not_null() | pl.col("c_comp").is_not_null()).alias("is_chat"),
+        (
+            (obj_kind == "response").fill_null(False)
+            | pl.col("r_cached").is_not_null()
+            | pl.col("r_reason").is_not_null()
+        ).alias("is_resp"),
+        (
+            (msg_type == "message").fill_null(False)
+            | pl.col("a_read").is_not_null()
+            | pl.col("a_create").is_not_null()
+        ).alias("is_anth"),
+        pl.col("c_cached").fill_null(0).alias("chat_cached"),
+        pl.col("c_cw").fill_null(0).alias("chat_cw"),
+        pl.col("r_cached").fill_null(0).alias("resp_cached"),
+        record_id.alias("record_id"),
     )
 
-    chat_cached = c_cached.value.fill_null(0)
-    chat_cw = c_cw.value.fill_null(0)
-    resp_cached = r_cached.value.fill_null(0)
-    split_known = a_5m.value.is_not_null() | a_1h.value.is_not_null()
-    anth_write = pl.coalesce(
-        a_create.value, pl.when(split_known).then(a_5m.value.fill_null(0) + a_1h.value.fill_null(0))
-    )
-
-    def pick(flat_v: pl.Expr, chat_v: pl.Expr, resp_v: pl.Expr, anth_v: pl.Expr) -> pl.Expr:
+    def pick(flat: pl.Expr, chat: pl.Expr, resp: pl.Expr, anth: pl.Expr) -> pl.Expr:
         return (
-            pl.when(is_flat)
-            .then(flat_v)
-            .when(is_chat)
-            .then(chat_v)
-            .when(is_responses)
-            .then(resp_v)
-            .otherwise(anth_v)
+            pl.when("is_flat")
+            .then(flat)
+            .when("is_chat")
+            .then(chat)
+            .when("is_resp")
+            .then(resp)
+            .otherwise(anth)
         )
 
-    input_tokens = pick(
-        g_in.value,
-        c_prompt.value - chat_cached - chat_cw,
-        r_in.value - resp_cached,
-        r_in.value,
-    )
-    cached_tokens = pick(g_cached.value, c_cached.value, r_cached.value, a_read.value)
-    cache_write = pick(g_cw.value, c_cw.value, pl.lit(None, pl.Int64), anth_write)
-    cache_write_1h = pick(g_cw1h.value, pl.lit(None, pl.Int64), pl.lit(None, pl.Int64), a_1h.value)
-    output_tokens = pick(g_out.value, c_comp.value, r_out.value, r_out.value)
-    reasoning = pick(g_reason.value, c_reason.value, r_reason.value, pl.lit(None, pl.Int64))
-    cached_exceeds = (
-        pl.when(~is_flat & is_chat & (chat_cached + chat_cw > c_prompt.value))
-        .then(pl.lit("usage.prompt_tokens_details.cached_tokens exceeds usage.prompt_tokens"))
-        .when(~is_flat & ~is_chat & is_responses & (resp_cached > r_in.value))
-        .then(pl.lit("usage.input_tokens_details.cached_tokens exceeds usage.input_tokens"))
-    )
-
-    # --- time, identity, attribution ------------------------------------------------------
-    ts_text = pl.coalesce(
-        clean_text(flat("timestamp")),
-        clean_text(flat("ts")),
-        clean_text(flat("created_at")),
-        clean_text(response.struct.field("created")),
-        clean_text(response.struct.field("created_at")),
-        clean_text(flat("created")),
-    )
-    ts = parse_ts(ts_text, "timestamp")
-    record_id = pl.coalesce(
-        clean_text(flat("request_id")),
-        clean_text(response.struct.field("id")),
-        clean_text(flat("id")),
-    )
-    model = pl.coalesce(clean_text(flat("model")), clean_text(response.struct.field("model")))
-    metadata = pl.col(LINE).str.json_path_match("$.metadata")
-    metadata_is_object = metadata.str.starts_with("{")
-
-    def attributed(name: str) -> pl.Expr:
-        # Free-form metadata may nest objects; only a plain value can name a team or user
-        # (the nested object itself is still kept in tags).
-        value = pl.when(metadata_is_object).then(metadata.str.json_path_match(f"$.{name}"))
-        scalar = pl.when(~value.str.starts_with("{") & ~value.str.starts_with("[")).then(value)
-        return pl.coalesce(clean_text(flat(name)), clean_text(scalar))
-
-    http = parse_int(flat("http_status"), "http_status")
-    error_type = clean_text(flat("error_type"))
-    status_given = parse_choice(flat("status"), "status", STATUS_WORDS)
-    status = pl.coalesce(
-        status_given.value,
-        pl.when((http.value >= 400) | error_type.is_not_null()).then(pl.lit("error")),
-    )
-    outcome = parse_choice(flat("outcome"), "outcome", OUTCOME_WORDS)
-    latency = parse_float(flat("latency_ms"), "latency_ms")
-    cost = parse_usd(
-        pl.coalesce(clean_text(flat("cost_usd")), clean_text(u.field("cost"))), "cost_usd"
+    none = pl.lit(None, pl.Int64)
+    split_known = pl.col("a_5m").is_not_null() | pl.col("a_1h").is_not_null()
+    anth_write = pl.coalesce(
+        "a_create",
+        pl.when(split_known).then(pl.col("a_5m").fill_null(0) + pl.col("a_1h").fill_null(0)),
     )
     provider_guess = (
-        pl.when(record_id.str.starts_with("gen-") | u.field("cost").is_not_null())
+        pl.when(pl.col("record_id").str.starts_with("gen-") | pl.col("u.cost").is_not_null())
         .then(pl.lit("openrouter"))
-        .when(~is_flat & (is_chat | is_responses))
+        .when(~pl.col("is_flat") & (pl.col("is_chat") | pl.col("is_resp")))
         .then(pl.lit("openai"))
-        .when(~is_flat & is_anthropic)
+        .when(~pl.col("is_flat") & pl.col("is_anth"))
         .then(pl.lit("anthropic"))
     )
-    provider = pl.coalesce(clean_text(flat("provider")).str.to_lowercase(), provider_guess)
-    tier = pl.coalesce(
-        clean_text(flat("service_tier")), clean_text(response.struct.field("service_tier"))
+    error_type = clean_text(pl.col("f.error_type"))
+    meta = pl.col("meta")
+    non_object_meta = pl.when(meta.is_not_null() & ~meta.str.starts_with("{")).then(meta)
+    tags = tags_json(
+        {**{k: pl.col(f"x.{k}") for k in extra_keys}, "metadata": non_object_meta}, extra_json=meta
     )
-
-    extras = {key: pl.col(LINE).str.json_path_match(f"$.{key}") for key in extra_keys}
-    non_object_metadata = pl.when(metadata.is_not_null() & ~metadata_is_object).then(metadata)
-    tags = tags_json({**extras, "metadata": non_object_metadata}, extra_json=metadata)
-
-    return frame.select(
-        record_id.alias("record_id"),
-        pl.col("source_line"),
-        ts.value.alias("ts"),
-        provider.alias("provider"),
-        model.alias("model_raw"),
-        tier.str.to_lowercase().alias("service_tier"),
-        *[attributed(name).alias(name) for name in ATTRIBUTION],
-        status.alias("status"),
-        http.value.alias("http_status"),
+    cached_exceeds = (
+        pl.when(
+            ~pl.col("is_flat")
+            & pl.col("is_chat")
+            & (pl.col("chat_cached") + pl.col("chat_cw") > pl.col("c_prompt"))
+        )
+        .then(pl.lit("usage.prompt_tokens_details.cached_tokens exceeds usage.prompt_tokens"))
+        .when(
+            ~pl.col("is_flat")
+            & ~pl.col("is_chat")
+            & pl.col("is_resp")
+            & (pl.col("resp_cached") > pl.col("r_in"))
+        )
+        .then(pl.lit("usage.input_tokens_details.cached_tokens exceeds usage.input_tokens"))
+    )
+    # Stage 4: canonical columns from parsed values only.
+    frame = frame.with_columns(
+        pick(
+            pl.col("g_input_tokens"),
+            pl.col("c_prompt") - pl.col("chat_cached") - pl.col("chat_cw"),
+            pl.col("r_in") - pl.col("resp_cached"),
+            pl.col("r_in"),
+        ).alias("input_tokens"),
+        pick(
+            pl.col("g_cached_input_tokens"),
+            pl.col("c_cached"),
+            pl.col("r_cached"),
+            pl.col("a_read"),
+        ).alias("cached_input_tokens"),
+        pick(pl.col("g_cache_write_tokens"), pl.col("c_cw"), none, anth_write).alias(
+            "cache_write_tokens"
+        ),
+        pick(pl.col("g_cache_write_1h_tokens"), none, none, pl.col("a_1h")).alias(
+            "cache_write_1h_tokens"
+        ),
+        pick(pl.col("g_output_tokens"), pl.col("c_comp"), pl.col("r_out"), pl.col("r_out")).alias(
+            "output_tokens"
+        ),
+        pick(pl.col("g_reasoning_tokens"), pl.col("c_reason"), pl.col("r_reason"), none).alias(
+            "reasoning_tokens"
+        ),
+        pl.coalesce(clean_text(pl.col("f.provider")).str.to_lowercase(), provider_guess).alias(
+            "provider"
+        ),
+        pl.coalesce(clean_text(pl.col("f.model")), clean_text(pl.col("resp.model"))).alias(
+            "model_raw"
+        ),
+        pl.coalesce(clean_text(pl.col("f.service_tier")), clean_text(pl.col("resp.service_tier")))
+        .str.to_lowercase()
+        .alias("service_tier"),
+        *[_attributed(name).alias(name) for name in ATTRIBUTION],
+        pl.coalesce(
+            "status_given",
+            pl.when((pl.col("http_status") >= 400) | error_type.is_not_null()).then(
+                pl.lit("error")
+            ),
+        ).alias("status"),
         error_type.alias("error_type"),
-        latency.value.alias("latency_ms"),
-        outcome.value.alias("outcome"),
-        input_tokens.alias("input_tokens"),
-        cached_tokens.alias("cached_input_tokens"),
-        cache_write.alias("cache_write_tokens"),
-        cache_write_1h.alias("cache_write_1h_tokens"),
-        output_tokens.alias("output_tokens"),
-        reasoning.alias("reasoning_tokens"),
-        cost.value.alias("reported_cost_usd"),
         tags.alias("tags"),
-        first_error(
-            pl.col(ERROR_COLUMN),
-            *[p.error for p in parsed],
-            ts.error,
-            http.error,
-            status_given.error,
-            outcome.error,
-            latency.error,
-            cost.error,
-            cached_exceeds,
-        ).alias(ERROR_COLUMN),
+        cached_exceeds.alias("_err.~cached"),
     )
+    frame = frame.with_columns(gather_errors(frame.columns))
+    keep = [
+        "record_id",
+        "source_line",
+        "ts",
+        "provider",
+        "model_raw",
+        "service_tier",
+        *ATTRIBUTION,
+        "status",
+        "http_status",
+        "error_type",
+        "latency_ms",
+        "outcome",
+        "input_tokens",
+        "cached_input_tokens",
+        "cache_write_tokens",
+        "cache_write_1h_tokens",
+        "output_tokens",
+        "reasoning_tokens",
+        "reported_cost_usd",
+        "tags",
+        ERROR_COLUMN,
+    ]
+    return frame.select(keep).lazy()

@@ -12,17 +12,7 @@ from pathlib import Path
 
 import polars as pl
 
-from audit.normalize import (
-    ERROR_COLUMN,
-    clean_text,
-    first_error,
-    parse_bool,
-    parse_float,
-    parse_int,
-    parse_ts,
-    parse_usd,
-    tags_json,
-)
+from audit.normalize import ERROR_COLUMN, clean_text, gather_errors, parse_columns, tags_json
 from audit.sources import source
 from audit.sources.base import ReadOptions, Sample, SourceAdapter, header_score
 from audit.sources.tables import col, iter_csv
@@ -62,56 +52,62 @@ class OpenRouterGenerationsCsv(SourceAdapter):
 
     @staticmethod
     def _map(frame: pl.LazyFrame, cols: set[str]) -> pl.LazyFrame:
-        prompt = parse_int(col(cols, "tokens_prompt"), "tokens_prompt")
-        completion = parse_int(col(cols, "tokens_completion"), "tokens_completion")
-        reasoning = parse_int(col(cols, "tokens_reasoning"), "tokens_reasoning")
-        cached = parse_int(col(cols, "tokens_cached"), "tokens_cached")
-        created = parse_ts(col(cols, "created_at"), "created_at")
-        cost = parse_usd(col(cols, "cost_total"), "cost_total")
-        latency = parse_float(col(cols, "generation_time_ms"), "generation_time_ms")
-        cancelled = parse_bool(col(cols, "cancelled"), "cancelled")
-        finish = clean_text(col(cols, "finish_reason_normalized")).str.to_lowercase()
+        frame = frame.with_columns(
+            col(cols, "tokens_prompt").alias("r.prompt"),
+            col(cols, "tokens_completion").alias("r.completion"),
+            col(cols, "tokens_reasoning").alias("r.reasoning"),
+            col(cols, "tokens_cached").alias("r.cached"),
+            col(cols, "created_at").alias("r.created"),
+            col(cols, "cost_total").alias("r.cost"),
+            col(cols, "generation_time_ms").alias("r.latency"),
+            col(cols, "cancelled").alias("r.cancelled"),
+        ).with_columns(
+            parse_columns(
+                {
+                    "prompt": ("r.prompt", "int", "tokens_prompt"),
+                    "output_tokens": ("r.completion", "int", "tokens_completion"),
+                    "reasoning_tokens": ("r.reasoning", "int", "tokens_reasoning"),
+                    "cached_input_tokens": ("r.cached", "int", "tokens_cached"),
+                    "ts": ("r.created", "ts", "created_at"),
+                    "reported_cost_usd": ("r.cost", "usd", "cost_total"),
+                    "latency_ms": ("r.latency", "float", "generation_time_ms"),
+                    "cancelled": ("r.cancelled", "bool", "cancelled"),
+                }
+            )
+        )
+        finish_reason = clean_text(col(cols, "finish_reason_normalized")).str.to_lowercase()
         variant = clean_text(col(cols, "variant")).str.to_lowercase()
         slug = clean_text(col(cols, "model_permaslug", "model"))
-        with_variant = (
-            pl.when(variant.is_not_null() & ~variant.is_in(["standard", "default"]))
-            .then(pl.concat_str(slug, pl.lit(":"), variant))
-            .otherwise(slug)
-        )
-        cached_value = cached.value.fill_null(0)
-        too_many_cached = pl.when(cached_value > prompt.value).then(
+        cached = pl.col("cached_input_tokens").fill_null(0)
+        too_many_cached = pl.when(cached > pl.col("prompt")).then(
             pl.concat_str(
                 pl.lit("tokens_cached ("),
-                cached_value.cast(pl.String),
+                cached.cast(pl.String),
                 pl.lit(") exceeds tokens_prompt ("),
-                prompt.value.cast(pl.String),
+                pl.col("prompt").cast(pl.String),
                 pl.lit(")"),
             )
         )
-        return frame.select(
+        frame = frame.with_columns(
             clean_text(col(cols, "generation_id")).alias("record_id"),
-            pl.col("source_line"),
-            created.value.alias("ts"),
             pl.lit("openrouter").alias("provider"),
-            with_variant.alias("model_raw"),
+            pl.when(variant.is_not_null() & ~variant.is_in(["standard", "default"]))
+            .then(pl.concat_str(slug, pl.lit(":"), variant))
+            .otherwise(slug)
+            .alias("model_raw"),
             clean_text(col(cols, "api_key_name")).alias("key_name"),
             clean_text(col(cols, "user")).alias("user"),
             clean_text(col(cols, "app_name")).alias("app"),
-            pl.when(cancelled.value.fill_null(False))
+            pl.when(pl.col("cancelled").fill_null(False))
             .then(pl.lit("cancelled"))
-            .when(finish == "error")
+            .when(finish_reason == "error")
             .then(pl.lit("error"))
             .otherwise(pl.lit("ok"))
             .alias("status"),
-            pl.when(finish == "error")
+            pl.when(finish_reason == "error")
             .then(clean_text(col(cols, "finish_reason_raw")).fill_null("error"))
             .alias("error_type"),
-            latency.value.alias("latency_ms"),
-            (prompt.value - cached_value).alias("input_tokens"),
-            cached.value.alias("cached_input_tokens"),
-            completion.value.alias("output_tokens"),
-            reasoning.value.alias("reasoning_tokens"),
-            cost.value.alias("reported_cost_usd"),
+            (pl.col("prompt") - cached).alias("input_tokens"),
             tags_json(
                 {
                     "upstream_provider": clean_text(col(cols, "provider_name")),
@@ -122,18 +118,13 @@ class OpenRouterGenerationsCsv(SourceAdapter):
                     "byok_usage_inference": clean_text(col(cols, "byok_usage_inference")),
                 }
             ).alias("tags"),
-            first_error(
-                prompt.error,
-                completion.error,
-                reasoning.error,
-                cached.error,
-                created.error,
-                cost.error,
-                latency.error,
-                cancelled.error,
-                too_many_cached,
-            ).alias(ERROR_COLUMN),
+            too_many_cached.alias("_err.~cached"),
         )
+        return frame.with_columns(gather_errors(frame.collect_schema().names())).select(
+            "record_id", "source_line", "ts", "provider", "model_raw", "key_name", "user", "app",
+            "status", "error_type", "latency_ms", "input_tokens", "cached_input_tokens",
+            "output_tokens", "reasoning_tokens", "reported_cost_usd", "tags", ERROR_COLUMN,
+        )  # fmt: skip
 
 
 _ACTIVITY_REQUIRED = {"date", "usage", "requests"}
@@ -160,42 +151,40 @@ class OpenRouterActivityCsv(SourceAdapter):
 
     @staticmethod
     def _map(frame: pl.LazyFrame, cols: set[str]) -> pl.LazyFrame:
-        date = parse_ts(col(cols, "date"), "Date")
-        usage = parse_usd(col(cols, "usage"), "Usage")
-        byok = parse_usd(col(cols, "byok usage"), "BYOK Usage")
-        requests = parse_int(col(cols, "requests"), "Requests")
-        prompt = parse_int(col(cols, "prompt tokens"), "Prompt Tokens")
-        completion = parse_int(col(cols, "completion tokens"), "Completion Tokens")
-        reasoning = parse_int(col(cols, "reasoning tokens"), "Reasoning Tokens")
-        slug = clean_text(col(cols, "slug", "model"))
-        frame = frame.select(
-            pl.col("source_line"),
-            date.value.alias("ts"),
+        frame = frame.with_columns(
+            col(cols, "date").alias("r.date"),
+            col(cols, "usage").alias("r.usage"),
+            col(cols, "byok usage").alias("r.byok"),
+            col(cols, "requests").alias("r.requests"),
+            col(cols, "prompt tokens").alias("r.prompt"),
+            col(cols, "completion tokens").alias("r.completion"),
+            col(cols, "reasoning tokens").alias("r.reasoning"),
+        ).with_columns(
+            parse_columns(
+                {
+                    "ts": ("r.date", "ts", "Date"),
+                    # BYOK usage was billed by the upstream on the user's own key, not by
+                    # OpenRouter; counting it here would double-count that provider's bill.
+                    "reported_cost_usd": ("r.usage", "usd", "Usage"),
+                    "byok": ("r.byok", "usd", "BYOK Usage"),
+                    "requests": ("r.requests", "int", "Requests"),
+                    # The export does not split cached tokens out of prompt tokens, so all prompt
+                    # tokens count as uncached input here; the billed Usage is exact regardless.
+                    "input_tokens": ("r.prompt", "int", "Prompt Tokens"),
+                    "output_tokens": ("r.completion", "int", "Completion Tokens"),
+                    "reasoning_tokens": ("r.reasoning", "int", "Reasoning Tokens"),
+                }
+            )
+        )
+        frame = frame.with_columns(
             pl.lit("openrouter").alias("provider"),
-            slug.alias("model_raw"),
+            clean_text(col(cols, "slug", "model")).alias("model_raw"),
             clean_text(col(cols, "api key", "key", "api_key")).alias("key_name"),
             clean_text(col(cols, "creator", "member", "user")).alias("user"),
-            requests.value.alias("requests"),
-            # The activity export does not split cached tokens out of prompt tokens, so all
-            # prompt tokens count as uncached input here; the billed Usage is exact regardless.
-            prompt.value.alias("input_tokens"),
-            completion.value.alias("output_tokens"),
-            reasoning.value.alias("reasoning_tokens"),
-            # BYOK usage was billed by the upstream on the user's own key, not by OpenRouter;
-            # counting it here would double-count that provider's own bill, so it is a tag.
-            usage.value.alias("reported_cost_usd"),
-            tags_json({"byok_usage": clean_text(col(cols, "byok usage"))}).alias("tags"),
-            first_error(
-                date.error,
-                usage.error,
-                byok.error,
-                requests.error,
-                prompt.error,
-                completion.error,
-                reasoning.error,
-            ).alias(ERROR_COLUMN),
+            tags_json({"byok_usage": clean_text(pl.col("r.byok"))}).alias("tags"),
         )
-        return frame.with_columns(
+        frame = frame.with_columns(
+            gather_errors(frame.collect_schema().names()),
             pl.concat_str(
                 pl.lit("openrouter-activity|"),
                 pl.col("ts").dt.strftime("%Y-%m-%dT%H:%M:%S"),
@@ -205,5 +194,10 @@ class OpenRouterActivityCsv(SourceAdapter):
                 pl.col("key_name").fill_null(""),
                 pl.lit("|"),
                 pl.col("user").fill_null(""),
-            ).alias("record_id")
+            ).alias("record_id"),
         )
+        return frame.select(
+            "record_id", "source_line", "ts", "provider", "model_raw", "key_name", "user",
+            "requests", "input_tokens", "output_tokens", "reasoning_tokens", "reported_cost_usd",
+            "tags", ERROR_COLUMN,
+        )  # fmt: skip

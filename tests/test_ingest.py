@@ -1,0 +1,226 @@
+"""Ingest and store: idempotence, dedup across files and sources, atomic commits, bad files."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import polars as pl
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from audit.errors import ExitCode, UsageError
+from audit.ingest import ingest
+from audit.store import Store
+
+from conftest import FIXTURES, write
+
+
+def totals(store: Store) -> dict[str, int]:
+    frame = store.scan().collect()
+    cols = ["requests", "input_tokens", "cached_input_tokens", "output_tokens"]
+    return {c: int(frame[c].fill_null(0).sum()) for c in cols} | {"rows": frame.height}
+
+
+def jsonl(rows: list[dict]) -> str:
+    return "".join(json.dumps(r) + "\n" for r in rows)
+
+
+def request(i: int, **extra: object) -> dict:
+    return {
+        "request_id": f"req-{i}",
+        "timestamp": f"2026-06-{1 + i % 28:02d}T10:{i % 60:02d}:00Z",
+        "model": "gpt-4o-mini",
+        "input_tokens": 100 + i,
+        "output_tokens": 10 + i % 7,
+        "user": f"user-{i % 3}",
+        **extra,
+    }
+
+
+def test_reingesting_is_a_no_op(tmp_path: Path, store: Store) -> None:
+    path = write(tmp_path / "in" / "log.jsonl", jsonl([request(i) for i in range(20)]))
+    first = ingest([path.parent], store)
+    assert [f.status for f in first.files] == ["loaded"]
+    assert first.files[0].rows_loaded == 20
+    before = totals(store)
+    again = ingest([path.parent], store)
+    assert [f.status for f in again.files] == ["unchanged"]
+    assert totals(store) == before
+    copy = write(tmp_path / "elsewhere.jsonl", path.read_bytes())
+    assert ingest([copy], store).files[0].status == "unchanged"  # same content, other name
+    assert again.exit_code == ExitCode.OK
+
+
+def test_grown_file_and_overlapping_exports_add_only_new_rows(tmp_path: Path, store: Store) -> None:
+    path = write(tmp_path / "log.jsonl", jsonl([request(i) for i in range(10)]))
+    ingest([path], store)
+    write(path, jsonl([request(i) for i in range(15)]))  # the log grew
+    result = ingest([path], store).files[0]
+    assert (result.rows_read, result.rows_loaded, result.rows_duplicate) == (15, 5, 10)
+    overlap = write(tmp_path / "other.jsonl", jsonl([request(i) for i in range(12, 20)]))
+    result = ingest([overlap], store).files[0]
+    assert (result.rows_loaded, result.rows_duplicate) == (5, 3)
+    assert totals(store)["rows"] == 20
+
+
+def test_same_request_in_two_sources_counts_once(tmp_path: Path, store: Store) -> None:
+    generations = FIXTURES / "openrouter_generations.csv"
+    logged = request(0, request_id="gen-1780300000-AAAAAAAAAAAAAAAA", provider="openrouter")
+    write(tmp_path / "a" / "gateway.jsonl", jsonl([logged, request(1)]))
+    write(tmp_path / "a" / "openrouter.csv", generations.read_bytes())
+    summary = ingest([tmp_path / "a"], store)
+    by_name = {Path(f.path).name: f for f in summary.files}
+    # files are processed in name order: the gateway log first, then the export's copy merges
+    assert by_name["gateway.jsonl"].rows_loaded == 2
+    assert by_name["openrouter.csv"].rows_duplicate == 1
+    assert summary.total("rows_duplicate") == 1
+    ids = store.scan().collect()["record_id"]
+    assert ids.n_unique() == ids.len()
+
+
+def test_bad_files_are_reported_and_the_run_goes_on(tmp_path: Path, store: Store) -> None:
+    folder = tmp_path / "mixed"
+    write(folder / "a_empty.csv", b"")
+    write(folder / "b_notes.txt", "dear diary,\nthis is not an export\n")
+    write(folder / "c_binary.bin", bytes(range(256)) * 10)
+    write(folder / "d_good.jsonl", jsonl([request(1)]))
+    write(
+        folder / "e_header_only.csv",
+        (FIXTURES / "openrouter_activity.csv").read_text().splitlines()[0] + "\n",
+    )
+    write(folder / ".hidden.jsonl", jsonl([request(2)]))
+    summary = ingest([folder], store)
+    statuses = {Path(f.path).name: (f.status, f.message) for f in summary.files}
+    assert statuses == {
+        "a_empty.csv": ("empty", "empty file (0 bytes)"),
+        "b_notes.txt": ("unrecognised", "format not recognised"),
+        "c_binary.bin": ("unrecognised", "not a text export (binary file)"),
+        "d_good.jsonl": ("loaded", None),
+        "e_header_only.csv": ("loaded", None),
+    }
+    assert summary.exit_code == ExitCode.DATA
+    assert totals(store)["rows"] == 1
+    problems = store.manifest().problems
+    assert set(problems) == {
+        str(folder / n) for n in ("a_empty.csv", "b_notes.txt", "c_binary.bin")
+    }
+
+
+def test_unrecognised_file_names_closest_formats(tmp_path: Path, store: Store) -> None:
+    path = write(tmp_path / "x.csv", "generation_id,created_at\ngen-1,2026-06-01\n")
+    [result] = ingest([path], store).files
+    assert result.status == "unrecognised"
+    assert result.candidates[0] == "openrouter-generations-csv"
+
+
+def test_missing_path_is_a_usage_error(tmp_path: Path, store: Store) -> None:
+    with pytest.raises(UsageError, match="no such file or folder"):
+        ingest([tmp_path / "nope"], store)
+
+
+def test_symlink_loop_does_not_hang(tmp_path: Path, store: Store) -> None:
+    folder = tmp_path / "loop"
+    write(folder / "log.jsonl", jsonl([request(3)]))
+    (folder / "again").symlink_to(folder, target_is_directory=True)
+    assert [f.status for f in ingest([folder], store).files] == ["loaded"]
+
+
+def test_uncommitted_parts_are_invisible_and_cleaned_up(tmp_path: Path, store: Store) -> None:
+    ingest([write(tmp_path / "a.jsonl", jsonl([request(1)]))], store)
+    orphan = store.root / "data" / "month=2026-06" / "part-999999.parquet"
+    store.scan().collect().write_parquet(orphan)  # a crashed writer's leftover
+    assert totals(store)["rows"] == 1
+    ingest([write(tmp_path / "b.jsonl", jsonl([request(2)]))], store)
+    assert not orphan.exists()
+    assert totals(store)["rows"] == 2
+
+
+def test_rejects_are_stored_without_row_content(tmp_path: Path, store: Store) -> None:
+    path = write(
+        tmp_path / "a.jsonl",
+        '{"timestamp":"2026-06-01T00:00:00Z","model":"m","input_tokens":-1,"output_tokens":1,"prompt":"PRIVATE"}\n',
+    )
+    ingest([path], store)
+    rejects = store.scan_rejects().collect()
+    assert rejects.to_dicts() == [
+        {
+            "source_file": str(path),
+            "source_line": 1,
+            "source": "generic-jsonl",
+            "reason": "input_tokens is negative (-1)",
+        }
+    ]
+    stored = b"".join(p.read_bytes() for p in store.root.rglob("*") if p.is_file())
+    assert b"PRIVATE" not in stored
+
+
+row_strategy = st.fixed_dictionaries(
+    {
+        "day": st.integers(1, 30),
+        "second": st.integers(0, 86399),
+        "input": st.integers(0, 50_000),
+        "output": st.integers(0, 5_000),
+        "user": st.sampled_from(["ann", "bo", None]),
+        "with_id": st.booleans(),
+    }
+)
+
+
+def render_rows(rows: list[dict]) -> list[dict]:
+    out = []
+    for i, r in enumerate(rows):
+        line = {
+            "timestamp": f"2026-06-{r['day']:02d}T{r['second'] // 3600:02d}:{r['second'] // 60 % 60:02d}:{r['second'] % 60:02d}Z",
+            "model": "gpt-4o-mini",
+            "input_tokens": r["input"],
+            "output_tokens": r["output"],
+        }
+        if r["user"]:
+            line["user"] = r["user"]
+        if r["with_id"]:
+            line["request_id"] = f"id-{i}"
+        out.append(line)
+    return out
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    rows=st.lists(row_strategy, min_size=1, max_size=40),
+    seed=st.integers(0, 2**16),
+    cut=st.integers(0, 40),
+)
+def test_shuffling_splitting_and_reingesting_never_change_totals(
+    tmp_path_factory: pytest.TempPathFactory, rows: list[dict], seed: int, cut: int
+) -> None:
+    lines = render_rows(rows)
+    # Rows without an id are identified by content; keep them distinct so a split cannot
+    # separate two identical id-less rows (which are indistinguishable by definition).
+    lines = [
+        dict(line, request_id=line.get("request_id", f"c-{i}")) if i % 2 else line
+        for i, line in enumerate(lines)
+    ]
+    unique = {json.dumps(line, sort_keys=True) for line in lines}
+    if len(unique) != len(lines):
+        lines = [json.loads(u) for u in sorted(unique)]
+    base = tmp_path_factory.mktemp("prop")
+    one = Store(base / "one")
+    ingest([write(base / "all.jsonl", jsonl(lines))], one)
+    expected = totals(one)
+    ingest([base / "all.jsonl"], one)
+    assert totals(one) == expected
+
+    shuffled = lines[:]
+    random.Random(seed).shuffle(shuffled)
+    cut = min(cut, len(shuffled))
+    two = Store(base / "two")
+    write(base / "split" / "part1.jsonl", jsonl(shuffled[:cut]))
+    write(base / "split" / "part2.jsonl", jsonl(shuffled[cut:]))
+    ingest([base / "split"], two)
+    ingest([base / "split", base / "all.jsonl"], two)  # and everything once more, overlapping
+    assert totals(two) == expected
+    assert pl.Series(two.scan().collect()["record_id"]).is_unique().all()
