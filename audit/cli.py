@@ -18,7 +18,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from audit import __version__
-from audit.console import file_line, make_console, price_table, summary_line, wants_color
+from audit.console import RichIngestObserver, make_console, price_table, summary_line, wants_color
 from audit.errors import AuditError, ExitCode, NoDataError, UsageError
 from audit.ingest import ingest
 from audit.litellm_import import convert_litellm
@@ -30,7 +30,6 @@ from audit.sources import SOURCES
 from audit.store import DEFAULT_STORE, Store
 
 app = typer.Typer(
-    help="Offline cost audit for LLM spend: ingest exports, price them, report.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -43,17 +42,15 @@ F = TypeVar("F", bound=Callable[..., Any])
 _state = {"debug": False}
 
 StoreOpt = Annotated[
-    Path,
-    typer.Option(
-        "--store",
-        envvar="TOKAUDIT_STORE",
-        help="Store folder (env TOKAUDIT_STORE).",
-        show_default=True,
-    ),
+    Path, typer.Option("--store", envvar="TOKAUDIT_STORE", metavar="DIR", help="Store folder.")
 ]
 PricesOpt = Annotated[
     list[Path] | None,
-    typer.Option("--prices", help="Extra price-table file or folder; overrides ours. Repeatable."),
+    typer.Option(
+        "--prices",
+        metavar="PATH",
+        help="Your own price table file or folder (overrides ours). Repeatable.",
+    ),
 ]
 
 
@@ -98,11 +95,14 @@ def root(
     ] = False,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")] = False,
 ) -> None:
-    """Offline cost audit for LLM spend.
+    """Offline cost audit for LLM spend: ingest exports, price them, report.
 
-    Typical monthly run (cron): tokaudit ingest exports/ && tokaudit report --month last
+    \b
+    Monthly, from cron:
+      tokaudit ingest exports/ && tokaudit report --month last
 
-    Exit codes: 0 ok, 1 error, 2 usage/config error, 3 data rejected or no data.
+    Exit codes: 0 ok, 1 error, 2 usage or configuration error, 3 input rejected or no
+    data for the month.
     """
     _state["debug"] = debug
 
@@ -111,36 +111,35 @@ def root(
 @handled
 def ingest_cmd(
     paths: Annotated[
-        list[Path], typer.Argument(help="Export files or folders (searched recursively).")
+        list[Path],
+        typer.Argument(metavar="PATH", help="Export files or folders (searched recursively)."),
     ],
     store: StoreOpt = Path(DEFAULT_STORE),
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="Print only problems and the summary.")
     ] = False,
+    progress: Annotated[
+        bool | None,
+        typer.Option(
+            "--progress/--no-progress", help="Progress bar on stderr (default: on a terminal)."
+        ),
+    ] = None,
 ) -> None:
-    """Load exports into the store; safe to re-run (unchanged files and known rows are skipped).
+    """Load export files into the store (safe to re-run).
 
-    The format of each file is detected from its content. Bad rows are kept aside with
-    file, line and reason and counted; exit code 3 says something was rejected.
+    The format of each file is detected from its content. Files already ingested and rows
+    already stored are skipped, so re-running never double-counts. Bad rows are kept aside
+    with file, line and reason, and counted; exit code 3 says something was rejected.
     """
     out = make_console()
-    interactive = wants_color(sys.stderr)
-
-    def progress(result: Any) -> None:
-        if not quiet or result.problem:
-            out.print(file_line(result))
-        elif interactive:
-            print(f"\r{result.path[-70:]:<70}", end="", file=sys.stderr, flush=True)
-
-    summary = ingest(paths, Store(store), progress=progress)
-    if quiet and interactive:
-        print("\r" + " " * 70 + "\r", end="", file=sys.stderr)
+    observer = RichIngestObserver(out, quiet=quiet, progress=progress)
+    summary = ingest(paths, Store(store), observer=observer)
     out.print(summary_line(summary))
     raise typer.Exit(int(summary.exit_code))
 
 
 def _now(value: str | None) -> datetime:
-    """The report clock: --now, else SOURCE_DATE_EPOCH (reproducible builds), else the real time."""
+    """The report clock: --now, else SOURCE_DATE_EPOCH (reproducible builds), else real time."""
     if value:
         try:
             moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
@@ -160,13 +159,18 @@ def _now(value: str | None) -> datetime:
 @handled
 def report_cmd(
     month: Annotated[
-        str, typer.Option("--month", "-m", help="YYYY-MM, or 'last' for the previous month.")
+        str,
+        typer.Option(
+            "--month", "-m", metavar="YYYY-MM", help="The month, or 'last' for the previous one."
+        ),
     ] = "last",
     fmt: Annotated[
-        str, typer.Option("--format", "-f", help=f"Output format: {', '.join(FORMATS.names())}.")
+        str,
+        typer.Option("--format", "-f", metavar="|".join(FORMATS.names()), help="Output format."),
     ] = "terminal",
     out: Annotated[
-        Path | None, typer.Option("--out", "-o", help="Write to this file instead of stdout.")
+        Path | None,
+        typer.Option("--out", "-o", metavar="FILE", help="Write to FILE instead of stdout."),
     ] = None,
     store: StoreOpt = Path(DEFAULT_STORE),
     prices: PricesOpt = None,
@@ -174,19 +178,30 @@ def report_cmd(
         str,
         typer.Option(
             "--cost-mode",
-            help="auto: what the source reported, else our price tables; "
+            metavar="|".join(COST_MODES),
+            help="auto: what sources reported, else our price tables; "
             "calculate: price tables only; reported: source figures only.",
         ),
     ] = "auto",
     timezone: Annotated[
-        str, typer.Option("--timezone", help="IANA timezone for month and day boundaries.")
+        str,
+        typer.Option(
+            "--timezone", metavar="ZONE", help="IANA timezone for month and day boundaries."
+        ),
     ] = "UTC",
     now: Annotated[
         str | None,
-        typer.Option("--now", help="Pin the report clock (ISO time), for reproducible output."),
+        typer.Option(
+            "--now", metavar="TIME", help="Pin the report clock (ISO 8601) for reproducible output."
+        ),
     ] = None,
 ) -> None:
-    """Report a month's spend: totals, by provider/model/key/user/project, daily chart."""
+    """Report one month's spend.
+
+    Totals; spend by provider, model, API key, user and project; a daily chart; unpriced
+    models and rejected input. Billed exports and request logs are never added together
+    for the same provider and day.
+    """
     if fmt not in FORMATS:
         raise UsageError(f"unknown format {fmt!r} (choose from {', '.join(FORMATS.names())})")
     if cost_mode not in COST_MODES:
@@ -203,11 +218,8 @@ def report_cmd(
         raise NoDataError(
             f"no usage for {period.label} in the store (months held: {held})", path=store
         )
-    target = sys.stdout if out is None else None
-    context = RenderContext(
-        color=target is not None and wants_color(sys.stdout) and fmt == "terminal"
-    )
-    text = render(report, fmt, context)
+    color = out is None and fmt == "terminal" and wants_color(sys.stdout)
+    text = render(report, fmt, RenderContext(color=color))
     if out is None:
         sys.stdout.write(text)
     else:
@@ -227,14 +239,14 @@ def formats_cmd() -> None:
 @prices_app.command("list")
 @handled
 def prices_list(prices: PricesOpt = None) -> None:
-    """Show every priced model with its latest price."""
+    """Show every priced model and its latest price."""
     make_console().print(price_table(load_price_book(prices or [])))
 
 
 @prices_app.command("check")
 @handled
 def prices_check(prices: PricesOpt = None) -> None:
-    """Validate the bundled tables and any --prices tables; errors name file and line."""
+    """Validate the price tables; an error names its file and line."""
     book = load_price_book(prices or [])
     aliases = sum(len(m.aliases) for m in book.models.values())
     print(f"ok: {len(book.models)} models, {aliases} aliases in {len(book.tables)} tables")
@@ -244,21 +256,26 @@ def prices_check(prices: PricesOpt = None) -> None:
 @handled
 def prices_import(
     source: Annotated[
-        Path, typer.Argument(help="A local copy of LiteLLM's model_prices_and_context_window.json.")
+        Path,
+        typer.Argument(
+            metavar="FILE", help="A local copy of LiteLLM's model_prices_and_context_window.json."
+        ),
     ],
     out: Annotated[
-        Path, typer.Option("--out", "-o", help="Where to write the price table YAML.")
+        Path, typer.Option("--out", "-o", metavar="FILE", help="Where to write the price table.")
     ] = Path("litellm-prices.yaml"),
     effective_from: Annotated[
         str,
-        typer.Option("--effective-from", help="Date (YYYY-MM-DD) the imported prices apply from."),
+        typer.Option(
+            "--effective-from", metavar="DATE", help="Date (YYYY-MM-DD) the prices apply from."
+        ),
     ] = "2024-01-01",
     provider: Annotated[
         list[str] | None,
-        typer.Option("--provider", help="Only these litellm_provider values. Repeatable."),
+        typer.Option("--provider", metavar="NAME", help="Only this litellm_provider. Repeatable."),
     ] = None,
 ) -> None:
-    """Convert LiteLLM's price map into a tokaudit price table (use it with --prices)."""
+    """Convert LiteLLM's price map into a price table (then use it with --prices)."""
     result = convert_litellm(source, out, effective_from=effective_from, providers=provider or [])
     print(
         f"wrote {out}: {result.models} models ({result.skipped} entries skipped: "

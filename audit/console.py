@@ -7,13 +7,15 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 from typing import TextIO
 
 from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 from rich.text import Text
 
-from audit.ingest import FileResult, IngestSummary
+from audit.ingest import FileResult, IngestObserver, IngestSummary
 from audit.pricing import PriceBook
 from audit.report.terminal import safe
 
@@ -84,6 +86,56 @@ def file_line(result: FileResult) -> Text:
     if len(result.reasons) > 5:
         line.append(f"\n{indent}… and {len(result.reasons) - 5} more reasons", style="yellow")
     return line
+
+
+class RichIngestObserver(IngestObserver):
+    """Prints one entry per file as it finishes, and a byte-based progress bar on stderr."""
+
+    #: Below this much input a bar only flickers; it appears for large runs.
+    BAR_BYTES = 32 * 1024 * 1024
+
+    def __init__(self, out: Console, *, quiet: bool, progress: bool | None) -> None:
+        """``progress``: True always shows the bar, False never, None on a terminal for big runs."""
+        self.out = out
+        self.quiet = quiet
+        self.want_bar = progress
+        self.bar: Progress | None = None
+        self.task: int | None = None
+
+    def started(self, files: list[tuple[Path, int]]) -> None:
+        total = sum(size for _, size in files)
+        if self.want_bar is False:
+            return
+        if self.want_bar is None and (total < self.BAR_BYTES or not wants_color(sys.stderr)):
+            return
+        self.bar = Progress(
+            TextColumn("ingesting"),
+            BarColumn(),
+            DownloadColumn(),
+            TimeRemainingColumn(),
+            TextColumn("{task.fields[name]}"),
+            console=Console(stderr=True),
+            transient=True,
+        )
+        self.task = self.bar.add_task("ingest", total=total, name="")
+        self.bar.start()
+
+    def file_started(self, path: Path, size: int) -> None:
+        if self.bar is not None and self.task is not None:
+            self.bar.update(self.task, name=path.name[-40:])
+
+    def file_done(self, result: FileResult, size: int) -> None:
+        if self.bar is not None and self.task is not None:
+            self.bar.advance(self.task, size)
+        if not self.quiet or result.problem:
+            if self.bar is not None:
+                self.bar.console.print(file_line(result))
+            else:
+                self.out.print(file_line(result))
+
+    def finished(self, summary: IngestSummary) -> None:
+        if self.bar is not None:
+            self.bar.stop()
 
 
 def summary_line(summary: IngestSummary) -> Text:

@@ -12,7 +12,7 @@ import contextlib
 import fnmatch
 import hashlib
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -148,19 +148,45 @@ def _read_file(
         yield rows, rejects
 
 
+class IngestObserver:
+    """Hooks for showing progress; the default does nothing (library use, tests, cron)."""
+
+    def started(self, files: list[tuple[Path, int]]) -> None:
+        """The run found these files (path, size in bytes)."""
+
+    def file_started(self, path: Path, size: int) -> None:
+        """Work on one file begins."""
+
+    def file_done(self, result: FileResult, size: int) -> None:
+        """One file is finished (loaded, skipped or failed)."""
+
+    def finished(self, summary: IngestSummary) -> None:
+        """The run is over."""
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
 def ingest(
     paths: Iterable[Path],
     store: Store,
     *,
     options: ReadOptions | None = None,
-    progress: Callable[[FileResult], None] | None = None,
+    observer: IngestObserver | None = None,
 ) -> IngestSummary:
     """Ingest files and folders into ``store``; see the module docstring for the contract."""
     options = options or ReadOptions()
-    files = discover(paths)
+    observer = observer or IngestObserver()
+    files = [(path, _size(path)) for path in discover(paths)]
     summary = IngestSummary(store=str(store.root))
+    observer.started(files)
     with store.writer() as writer:
-        for path in files:
+        for path, size in files:
+            observer.file_started(path, size)
             result = _ingest_one(path, writer, options)
             if result.status in {"unrecognised", "empty", "unreadable"}:
                 problem = {
@@ -173,9 +199,9 @@ def ingest(
             elif result.status == "unchanged":
                 writer.record_problem(result.path, None)
             summary.files.append(result)
-            if progress:
-                progress(result)
+            observer.file_done(result, size)
         writer.commit()
+    observer.finished(summary)
     return summary
 
 

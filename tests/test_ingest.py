@@ -224,3 +224,52 @@ def test_shuffling_splitting_and_reingesting_never_change_totals(
     ingest([base / "split", base / "all.jsonl"], two)  # and everything once more, overlapping
     assert totals(two) == expected
     assert pl.Series(two.scan().collect()["record_id"]).is_unique().all()
+
+
+def test_observer_sees_every_file_in_order(tmp_path: Path, store: Store) -> None:
+    from audit.ingest import IngestObserver
+
+    events: list[tuple[str, str]] = []
+
+    class Recorder(IngestObserver):
+        def started(self, files: list[tuple[Path, int]]) -> None:
+            events.append(("started", str(len(files))))
+
+        def file_started(self, path: Path, size: int) -> None:
+            events.append(("file", path.name))
+
+        def file_done(self, result, size: int) -> None:  # type: ignore[no-untyped-def]
+            events.append((result.status, Path(result.path).name))
+
+        def finished(self, summary) -> None:  # type: ignore[no-untyped-def]
+            events.append(("finished", str(len(summary.files))))
+
+    write(tmp_path / "in" / "a.jsonl", jsonl([request(1)]))
+    write(tmp_path / "in" / "b.txt", "nothing\n")
+    ingest([tmp_path / "in"], store, observer=Recorder())
+    assert events == [
+        ("started", "2"),
+        ("file", "a.jsonl"),
+        ("loaded", "a.jsonl"),
+        ("file", "b.txt"),
+        ("unrecognised", "b.txt"),
+        ("finished", "2"),
+    ]
+
+
+def test_progress_bar_renders_on_a_terminal(tmp_path: Path, store: Store) -> None:
+    import io
+
+    from rich.console import Console
+
+    from audit.console import RichIngestObserver
+
+    out = io.StringIO()
+    observer = RichIngestObserver(Console(file=out, width=100), quiet=True, progress=True)
+    write(tmp_path / "in" / "a.jsonl", jsonl([request(i) for i in range(50)]))
+    ingest([tmp_path / "in"], store, observer=observer)
+    assert observer.bar is not None
+    [task] = observer.bar.tasks
+    assert task.total == (tmp_path / "in" / "a.jsonl").stat().st_size
+    assert task.completed == task.total
+    assert out.getvalue() == ""  # quiet: a clean file prints nothing but the bar (on stderr)

@@ -250,7 +250,11 @@ def build_report(store: Store, book: PriceBook, options: ReportOptions) -> Repor
         ),
         "basis": spend.group_by("cost_basis").agg(pl.col("cost_usd").sum()),
         "provider": _breakdown(spend, pl.col("provider"), [basis]),
-        "model": _breakdown(spend, pl.coalesce(pl.col("model"), pl.col("model_raw"))),
+        "model": _breakdown(
+            spend,
+            pl.coalesce(pl.col("model"), pl.col("model_raw")),
+            [pl.col("price_entry").drop_nulls().unique().sort().alias("price_entries")],
+        ),
         "day": spend.group_by("day").agg(_sums()),
         "api_key": _breakdown(attribution, _key_label()),
         **{dim: _breakdown(attribution, pl.col(dim)) for dim in ATTRIBUTION_DIMENSIONS[1:]},
