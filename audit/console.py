@@ -11,7 +11,14 @@ from pathlib import Path
 from typing import TextIO
 
 from rich.console import Console
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 from rich.text import Text
 
@@ -100,7 +107,7 @@ class RichIngestObserver(IngestObserver):
         self.quiet = quiet
         self.want_bar = progress
         self.bar: Progress | None = None
-        self.task: int | None = None
+        self.task: TaskID | None = None
 
     def started(self, files: list[tuple[Path, int]]) -> None:
         total = sum(size for _, size in files)

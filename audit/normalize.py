@@ -199,6 +199,33 @@ def parse_choice(raw: pl.Expr, field: str, synonyms: Mapping[str, str]) -> Parse
     return Parsed(value, error)
 
 
+STATUS_WORDS = {
+    "ok": "ok",
+    "success": "ok",
+    "succeeded": "ok",
+    "completed": "ok",
+    "error": "error",
+    "failure": "error",
+    "failed": "error",
+    "fail": "error",
+    "cancelled": "cancelled",
+    "canceled": "cancelled",
+    "aborted": "cancelled",
+}
+OUTCOME_WORDS = {
+    "accepted": "accepted",
+    "accept": "accepted",
+    "kept": "accepted",
+    "rejected": "rejected",
+    "reject": "rejected",
+    "discarded": "rejected",
+    "regenerated": "regenerated",
+    "regenerate": "regenerated",
+    "retried": "regenerated",
+    "unknown": "unknown",
+}
+
+
 _PARSERS = {
     "int": parse_int,
     "float": parse_float,
@@ -233,33 +260,6 @@ def gather_errors(columns: Iterable[str], *checks: pl.Expr) -> pl.Expr:
     reasons = [pl.col(ERROR_COLUMN)] if ERROR_COLUMN in names else []
     reasons += [pl.col(name) for name in names if name.startswith(ERROR_PREFIX)]
     return first_error(*reasons, *checks).alias(ERROR_COLUMN)
-
-
-STATUS_WORDS = {
-    "ok": "ok",
-    "success": "ok",
-    "succeeded": "ok",
-    "completed": "ok",
-    "error": "error",
-    "failure": "error",
-    "failed": "error",
-    "fail": "error",
-    "cancelled": "cancelled",
-    "canceled": "cancelled",
-    "aborted": "cancelled",
-}
-OUTCOME_WORDS = {
-    "accepted": "accepted",
-    "accept": "accepted",
-    "kept": "accepted",
-    "rejected": "rejected",
-    "reject": "rejected",
-    "discarded": "rejected",
-    "regenerated": "regenerated",
-    "regenerate": "regenerated",
-    "retried": "regenerated",
-    "unknown": "unknown",
-}
 
 
 def first_error(*errors: pl.Expr) -> pl.Expr:

@@ -26,7 +26,7 @@ from audit.errors import ConfigError, PriceTableError
 from audit.money import MONEY, SCALE, per_token
 from audit.resources import bundled_dir
 from audit.schema import TS
-from audit.yamlio import LineDict, line_of, load_yaml
+from audit.yamlio import line_of, load_yaml
 
 SCHEMA_ID = "tokaudit.prices/1"
 RATE_KEYS = ("input", "output", "cached_input", "cache_write_5m", "cache_write_1h", "reasoning")
@@ -273,7 +273,7 @@ def _price(value: Any, what: str, path: Path, line: int | None) -> Decimal:
     return number
 
 
-def _rates(spec: LineDict, base: Rates | None, where: str, path: Path) -> Rates:
+def _rates(spec: dict[str, Any], base: Rates | None, where: str, path: Path) -> Rates:
     line = line_of(spec)
     found = {k: _price(spec[k], f"{where}.{k}", path, line) for k in RATE_KEYS if k in spec}
     if base is None:

@@ -67,6 +67,16 @@ def test_ruff_clean() -> None:
         assert result.returncode == 0, result.stdout + result.stderr
 
 
+@pytest.mark.skipif(
+    importlib.util.find_spec("mypy") is None, reason="mypy is not installed (pip install '.[test]')"
+)
+def test_mypy_clean() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "mypy"], cwd=REPO, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
 def test_sample_exports_match_their_generator() -> None:
     result = subprocess.run(
         [sys.executable, "scripts/generate_sample_exports.py", "--check"],

@@ -283,7 +283,12 @@ def build_report(store: Store, book: PriceBook, options: ReportOptions) -> Repor
         cost_usd=total_cost,
         calculated_cost_usd=to_decimal(totals_row["calculated_cost_usd"]),
         reported_cost_usd=to_decimal(totals_row["reported_cost_usd"]),
-        **{c: int(totals_row[c] or 0) for c in _SUMMED},
+        requests=int(totals_row["requests"] or 0),
+        input_tokens=int(totals_row["input_tokens"] or 0),
+        cached_input_tokens=int(totals_row["cached_input_tokens"] or 0),
+        cache_write_tokens=int(totals_row["cache_write_tokens"] or 0),
+        output_tokens=int(totals_row["output_tokens"] or 0),
+        reasoning_tokens=int(totals_row["reasoning_tokens"] or 0),
         unpriced_requests=int(totals_row["unpriced_requests"] or 0),
         cost_by_basis={name: Decimal(0) for name in COST_BASES},
     )
