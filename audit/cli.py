@@ -18,6 +18,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from audit import __version__
+from audit.config import Config, find_config, load_config
 from audit.console import RichIngestObserver, make_console, price_table, summary_line, wants_color
 from audit.errors import AuditError, ExitCode, NoDataError, UsageError
 from audit.ingest import ingest
@@ -26,7 +27,7 @@ from audit.period import parse_month
 from audit.pricing import load_price_book
 from audit.report import FORMATS, RenderContext, render
 from audit.report.model import COST_MODES, ReportOptions, build_report
-from audit.sources import SOURCES
+from audit.sources import SOURCES, ReadOptions
 from audit.store import DEFAULT_STORE, Store
 
 app = typer.Typer(
@@ -42,7 +43,19 @@ F = TypeVar("F", bound=Callable[..., Any])
 _state = {"debug": False}
 
 StoreOpt = Annotated[
-    Path, typer.Option("--store", envvar="TOKAUDIT_STORE", metavar="DIR", help="Store folder.")
+    Path | None,
+    typer.Option(
+        "--store", envvar="TOKAUDIT_STORE", metavar="DIR", help="Store folder [default: .tokaudit]."
+    ),
+]
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        envvar="TOKAUDIT_CONFIG",
+        metavar="FILE",
+        help="Settings file [default: ./tokaudit.yaml, else $XDG_CONFIG_HOME/tokaudit/].",
+    ),
 ]
 PricesOpt = Annotated[
     list[Path] | None,
@@ -52,6 +65,15 @@ PricesOpt = Annotated[
         help="Your own price table file or folder (overrides ours). Repeatable.",
     ),
 ]
+
+
+def _settings(config_path: Path | None) -> Config:
+    return load_config(find_config(config_path))
+
+
+def _store(option: Path | None, config: Config) -> Store:
+    """--store (or TOKAUDIT_STORE), else the config file's store, else ./.tokaudit."""
+    return Store(option or config.store or Path(DEFAULT_STORE))
 
 
 def _fail(message: str, code: int) -> typer.Exit:
@@ -114,7 +136,8 @@ def ingest_cmd(
         list[Path],
         typer.Argument(metavar="PATH", help="Export files or folders (searched recursively)."),
     ],
-    store: StoreOpt = Path(DEFAULT_STORE),
+    store: StoreOpt = None,
+    config: ConfigOpt = None,
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="Print only problems and the summary.")
     ] = False,
@@ -133,7 +156,9 @@ def ingest_cmd(
     """
     out = make_console()
     observer = RichIngestObserver(out, quiet=quiet, progress=progress)
-    summary = ingest(paths, Store(store), observer=observer)
+    settings = _settings(config)
+    options = ReadOptions(config=settings)
+    summary = ingest(paths, _store(store, settings), options=options, observer=observer)
     out.print(summary_line(summary))
     raise typer.Exit(int(summary.exit_code))
 
@@ -172,7 +197,8 @@ def report_cmd(
         Path | None,
         typer.Option("--out", "-o", metavar="FILE", help="Write to FILE instead of stdout."),
     ] = None,
-    store: StoreOpt = Path(DEFAULT_STORE),
+    store: StoreOpt = None,
+    config: ConfigOpt = None,
     prices: PricesOpt = None,
     cost_mode: Annotated[
         str,
@@ -184,11 +210,11 @@ def report_cmd(
         ),
     ] = "auto",
     timezone: Annotated[
-        str,
+        str | None,
         typer.Option(
-            "--timezone", metavar="ZONE", help="IANA timezone for month and day boundaries."
+            "--timezone", metavar="ZONE", help="IANA timezone for months and days [default: UTC]."
         ),
-    ] = "UTC",
+    ] = None,
     now: Annotated[
         str | None,
         typer.Option(
@@ -206,17 +232,20 @@ def report_cmd(
         raise UsageError(f"unknown format {fmt!r} (choose from {', '.join(FORMATS.names())})")
     if cost_mode not in COST_MODES:
         raise UsageError(f"unknown cost mode {cost_mode!r} (choose from {', '.join(COST_MODES)})")
+    settings = _settings(config)
     clock = _now(now)
-    period = parse_month(month, now=clock, timezone=timezone)
-    book = load_price_book(prices or [])
-    the_store = Store(store)
+    period = parse_month(month, now=clock, timezone=timezone or settings.timezone or "UTC")
+    book = load_price_book([*settings.prices, *(prices or [])])
+    the_store = _store(store, settings)
     if not the_store.exists():
-        raise NoDataError("the store is empty: run 'tokaudit ingest PATH' first", path=store)
+        raise NoDataError(
+            "the store is empty: run 'tokaudit ingest PATH' first", path=the_store.root
+        )
     report = build_report(the_store, book, ReportOptions(period, clock, cost_mode))
     if report.is_empty:
         held = ", ".join(the_store.manifest().months()) or "none"
         raise NoDataError(
-            f"no usage for {period.label} in the store (months held: {held})", path=store
+            f"no usage for {period.label} in the store (months held: {held})", path=the_store.root
         )
     color = out is None and fmt == "terminal" and wants_color(sys.stdout)
     text = render(report, fmt, RenderContext(color=color))
@@ -238,16 +267,16 @@ def formats_cmd() -> None:
 
 @prices_app.command("list")
 @handled
-def prices_list(prices: PricesOpt = None) -> None:
+def prices_list(prices: PricesOpt = None, config: ConfigOpt = None) -> None:
     """Show every priced model and its latest price."""
-    make_console().print(price_table(load_price_book(prices or [])))
+    make_console().print(price_table(load_price_book([*_settings(config).prices, *(prices or [])])))
 
 
 @prices_app.command("check")
 @handled
-def prices_check(prices: PricesOpt = None) -> None:
+def prices_check(prices: PricesOpt = None, config: ConfigOpt = None) -> None:
     """Validate the price tables; an error names its file and line."""
-    book = load_price_book(prices or [])
+    book = load_price_book([*_settings(config).prices, *(prices or [])])
     aliases = sum(len(m.aliases) for m in book.models.values())
     print(f"ok: {len(book.models)} models, {aliases} aliases in {len(book.tables)} tables")
 

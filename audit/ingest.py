@@ -22,6 +22,7 @@ from polars.exceptions import PolarsError
 
 from audit.errors import AuditError, ExitCode, SourceError, UsageError
 from audit.normalize import finish, split
+from audit.pricing import PriceBook, load_price_book, resolve_models
 from audit.sources import Detection, ReadOptions, Sample, detect
 from audit.store import Store, StoreWriter
 
@@ -135,7 +136,7 @@ class _Buffer:
 
 
 def _read_file(
-    path: Path, detection: Detection, options: ReadOptions
+    path: Path, detection: Detection, options: ReadOptions, book: PriceBook
 ) -> Iterator[tuple[pl.DataFrame, pl.DataFrame]]:
     adapter = detection.adapter
     assert adapter is not None
@@ -145,7 +146,7 @@ def _read_file(
         )
         good, bad = split(finished)
         rows, rejects = pl.collect_all([good, bad])
-        yield rows, rejects
+        yield resolve_models(rows, book), rejects
 
 
 class IngestObserver:
@@ -177,9 +178,15 @@ def ingest(
     *,
     options: ReadOptions | None = None,
     observer: IngestObserver | None = None,
+    book: PriceBook | None = None,
 ) -> IngestSummary:
-    """Ingest files and folders into ``store``; see the module docstring for the contract."""
+    """Ingest files and folders into ``store``; see the module docstring for the contract.
+
+    ``book`` resolves canonical model names (default: the bundled price tables plus the
+    config's ``prices``).
+    """
     options = options or ReadOptions()
+    book = book or load_price_book(options.config.prices)
     observer = observer or IngestObserver()
     files = [(path, _size(path)) for path in discover(paths)]
     summary = IngestSummary(store=str(store.root))
@@ -187,7 +194,7 @@ def ingest(
     with store.writer() as writer:
         for path, size in files:
             observer.file_started(path, size)
-            result = _ingest_one(path, writer, options)
+            result = _ingest_one(path, writer, options, book)
             if result.status in {"unrecognised", "empty", "unreadable"}:
                 problem = {
                     "status": result.status,
@@ -205,7 +212,9 @@ def ingest(
     return summary
 
 
-def _ingest_one(path: Path, writer: StoreWriter, options: ReadOptions) -> FileResult:
+def _ingest_one(
+    path: Path, writer: StoreWriter, options: ReadOptions, book: PriceBook
+) -> FileResult:
     shown = str(path)
     if any(fnmatch.fnmatchcase(path.name, pattern) for pattern in DOCUMENTATION):
         return FileResult(shown, "skipped", message="documentation, not an export")
@@ -219,7 +228,7 @@ def _ingest_one(path: Path, writer: StoreWriter, options: ReadOptions) -> FileRe
         if digest in writer.manifest.files:
             previous = writer.manifest.files[digest]
             return FileResult(shown, "unchanged", format=previous.get("format"))
-        detection = detect(Sample.of(path))
+        detection = detect(Sample.of(path, options))
     except OSError as exc:
         return FileResult(shown, "unreadable", message=f"cannot read: {exc.strerror or exc}")
     if detection.adapter is None:
@@ -237,7 +246,7 @@ def _ingest_one(path: Path, writer: StoreWriter, options: ReadOptions) -> FileRe
     rejects: list[pl.DataFrame] = []
     months: set[str] = set()
     try:
-        for rows, bad in _read_file(path, detection, options):
+        for rows, bad in _read_file(path, detection, options, book):
             result.rows_read += rows.height + bad.height
             result.rows_rejected += bad.height
             if bad.height:

@@ -10,6 +10,8 @@ at a price that did not exist yet.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import hashlib
 import itertools
 import re
@@ -404,6 +406,19 @@ def load_table(path: Path, table_name: str | None = None) -> list[ModelPrice]:
     return models
 
 
+def _load_table_cached(path: Path, table_name: str) -> list[ModelPrice]:
+    """Parse a table once per (path, size, mtime); hand out copies the caller may change."""
+    stat = path.stat()
+    parsed = _parse_cached(str(path), table_name, stat.st_size, stat.st_mtime_ns)
+    return [dataclasses.replace(model, aliases=dict(model.aliases)) for model in parsed]
+
+
+@functools.lru_cache(maxsize=64)
+def _parse_cached(path: str, table_name: str, size: int, mtime_ns: int) -> tuple[ModelPrice, ...]:
+    del size, mtime_ns  # part of the cache key only: a changed file is parsed again
+    return tuple(load_table(Path(path), table_name))
+
+
 def _table_files(folder: Path) -> list[Path]:
     if folder.is_file():
         return [folder]
@@ -424,7 +439,7 @@ def load_price_book(extra_dirs: Sequence[Path] = (), *, include_bundled: bool = 
         layer_models: list[ModelPrice] = []
         for path in _table_files(folder):
             table_name = path.stem if layer_index == 0 and include_bundled else str(path)
-            for model in load_table(path, table_name):
+            for model in _load_table_cached(path, table_name):
                 for name in [model.id, *model.aliases]:
                     if name in owners and owners[name][0] != model.id:
                         other, other_path = owners[name]
@@ -456,6 +471,22 @@ def load_price_book(extra_dirs: Sequence[Path] = (), *, include_bundled: bool = 
 
 
 # ----------------------------------------------------------------------------- pricing
+
+
+def resolve_models(frame: pl.DataFrame, book: PriceBook) -> pl.DataFrame:
+    """Fill canonical ``model`` (and a missing ``provider``) from the price tables' aliases.
+
+    Done at ingest so the stored rows are meaningful on their own; reports resolve again
+    from ``model_raw`` so a price table added later still applies to old rows.
+    """
+    if frame.height == 0:
+        return frame
+    mapping = book.model_map(frame.get_column("model_raw").unique().to_list())
+    joined = frame.join(mapping, on="model_raw", how="left", maintain_order="left")
+    return joined.with_columns(
+        pl.col("_model").alias("model"),
+        pl.coalesce(pl.col("provider"), pl.col("_vendor")).alias("provider"),
+    ).select(frame.columns)
 
 
 def _tokens(name: str) -> pl.Expr:

@@ -53,11 +53,13 @@ def write(path: Path, text: str | bytes) -> Path:
     return path
 
 
-def load(adapter_name: str, path: Path) -> tuple[pl.DataFrame, pl.DataFrame]:
+def load(
+    adapter_name: str, path: Path, options: ReadOptions | None = None
+) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Run one adapter over one file exactly as ingest does; return (rows, rejects)."""
     adapter = SOURCES.get(adapter_name)
     rows, rejects = [], []
-    for chunk in adapter.read(path, ReadOptions()):
+    for chunk in adapter.read(path, options or ReadOptions()):
         finished = finish(
             chunk, source=adapter.name, source_file=str(path), granularity=adapter.granularity
         )

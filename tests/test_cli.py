@@ -147,7 +147,7 @@ def test_month_without_data_and_empty_store(
 ) -> None:
     code, _, err = run(runner, "report", "--month", "2026-03", "--store", str(sample_store))
     assert code == 3
-    assert "no usage for 2026-03 in the store (months held: 2026-06)" in err
+    assert f"{sample_store}: no usage for 2026-03 in the store (months held: 2026-06)" in err
     code, _, err = run(runner, "report", "--month", "2026-06", "--store", str(tmp_path / "none"))
     assert code == 3
     assert "run 'tokaudit ingest PATH' first" in err

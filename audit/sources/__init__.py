@@ -51,9 +51,9 @@ def detect(sample: Sample) -> Detection:
     return Detection(adapter, scores)
 
 
-def detect_path(path: Path) -> Detection:
+def detect_path(path: Path, options: ReadOptions | None = None) -> Detection:
     """Detect the format of a file on disk."""
-    return detect(Sample.of(path))
+    return detect(Sample.of(path, options))
 
 
 # Registration happens on import; keep this list in the order `tokaudit formats` shows.

@@ -19,30 +19,37 @@ from typing import Any, ClassVar
 
 import polars as pl
 
+from audit.config import Config
+
 SNIFF_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
 class ReadOptions:
-    """Per-run settings an adapter may need (attribution mappings, chunk sizes)."""
+    """Per-run settings an adapter may need: the user's config and chunk sizes."""
 
     chunk_lines: int = 1_000_000
     chunk_bytes: int = 64 * 1024 * 1024
-    property_map: dict[str, str] = field(default_factory=dict)
+    config: Config = field(default_factory=Config)
 
 
 class Sample:
-    """The head of a file, decoded lazily in the ways adapters sniff for."""
+    """The head of a file, decoded lazily in the ways adapters sniff for.
 
-    def __init__(self, path: Path, head: bytes) -> None:
+    ``options`` carries the run's settings, so an adapter whose format is defined by the
+    user (column mappings in tokaudit.yaml) can recognise it.
+    """
+
+    def __init__(self, path: Path, head: bytes, options: ReadOptions | None = None) -> None:
         self.path = path
         self.head = head
+        self.options = options or ReadOptions()
 
     @classmethod
-    def of(cls, path: Path) -> Sample:
+    def of(cls, path: Path, options: ReadOptions | None = None) -> Sample:
         """Read the first 64 KiB; enough to see a header or a few JSON lines."""
         with path.open("rb") as handle:
-            return cls(path, handle.read(SNIFF_BYTES))
+            return cls(path, handle.read(SNIFF_BYTES), options)
 
     @cached_property
     def text(self) -> str:

@@ -174,7 +174,7 @@ class GenericJsonl(SourceAdapter):
             if extra_keys is None:
                 extra_keys = _discover_extra_keys(lines)
             decoded = decode_objects(lines, LINE_SCHEMA)
-            yield _map(decoded, extra_keys)
+            yield _map(decoded, extra_keys, options.config.attribution)
 
 
 def _discover_extra_keys(lines: pl.DataFrame) -> list[str]:
@@ -263,19 +263,30 @@ def _extract(frame: pl.DataFrame, extra_keys: list[str]) -> pl.DataFrame:
     return frame.select("source_line", ERROR_COLUMN, LINE, *raw)
 
 
-def _attributed(name: str) -> pl.Expr:
-    """A top-level attribution field, else the same key in ``metadata`` when it is a plain value.
+def _attributed(name: str, keys: tuple[str, ...]) -> pl.Expr:
+    """A top-level attribution field, else the first configured ``metadata`` key with a plain value.
 
-    Free-form metadata may nest objects; only a plain value can name a team or user (the
-    nested object itself is still kept in tags).
+    ``keys`` come from tokaudit.yaml's ``attribution`` (defaults: see audit.config). Free-form
+    metadata may nest objects; only a plain value can name a team or user (the nested object
+    itself is still kept in tags).
     """
     meta = pl.col("meta")
-    value = pl.when(meta.str.starts_with("{")).then(meta.str.json_path_match(f"$.{name}"))
-    scalar = pl.when(~value.str.starts_with("{") & ~value.str.starts_with("[")).then(value)
-    return pl.coalesce(clean_text(pl.col(f"f.{name}")), clean_text(scalar))
+    found: list[pl.Expr] = [clean_text(pl.col(f"f.{name}"))]
+    for key in (name, *keys):
+        if not _SIMPLE_KEY.match(key):
+            continue
+        value = pl.when(meta.str.starts_with("{")).then(meta.str.json_path_match(f"$.{key}"))
+        found.append(
+            clean_text(
+                pl.when(~value.str.starts_with("{") & ~value.str.starts_with("[")).then(value)
+            )
+        )
+    return pl.coalesce(found)
 
 
-def _map(decoded: pl.DataFrame, extra_keys: list[str]) -> pl.LazyFrame:
+def _map(
+    decoded: pl.DataFrame, extra_keys: list[str], attribution: dict[str, tuple[str, ...]]
+) -> pl.LazyFrame:
     frame = _extract(decoded, extra_keys)
     # Stage 2: parse raw text into typed values, each with its own reason column.
     specs: dict[str, tuple[str, str, str]] = {f"g_{n}": (f"f.{n}", "int", n) for n in _FLAT_INTS}
@@ -415,7 +426,7 @@ def _map(decoded: pl.DataFrame, extra_keys: list[str]) -> pl.LazyFrame:
         pl.coalesce(clean_text(pl.col("f.service_tier")), clean_text(pl.col("resp.service_tier")))
         .str.to_lowercase()
         .alias("service_tier"),
-        *[_attributed(name).alias(name) for name in ATTRIBUTION],
+        *[_attributed(name, attribution.get(name, ())).alias(name) for name in ATTRIBUTION],
         pl.coalesce(
             "status_given",
             pl.when((pl.col("http_status") >= 400) | error_type.is_not_null()).then(
