@@ -160,7 +160,13 @@ def test_ingest_missing_path_and_bad_rows(runner: CliRunner, tmp_path: Path) -> 
         2,
         f"tokaudit: error: {tmp_path / 'missing'}: no such file or folder",
     )
-    code, out, _ = run(runner, "ingest", str(FIXTURES / "generic.jsonl"), "--store", store)
+    code, out, _ = run(
+        runner,
+        "ingest",
+        str(FIXTURES / "sources" / "generic-jsonl" / "mixed-shapes.jsonl"),
+        "--store",
+        store,
+    )
     assert code == 3
     assert "rejected 1 × status: 'weird' is not one of cancelled|error|ok (first at line 11)" in out
     empty = write(tmp_path / "empty.jsonl", b"")
@@ -171,7 +177,10 @@ def test_ingest_missing_path_and_bad_rows(runner: CliRunner, tmp_path: Path) -> 
 
 def test_quiet_ingest_prints_only_problems(runner: CliRunner, tmp_path: Path) -> None:
     folder = tmp_path / "in"
-    write(folder / "good.csv", (FIXTURES / "openrouter_activity.csv").read_bytes())
+    write(
+        folder / "good.csv",
+        (FIXTURES / "sources" / "openrouter-activity-csv" / "activity.csv").read_bytes(),
+    )
     write(folder / "bad.txt", "hello\n")
     code, out, _ = run(runner, "ingest", str(folder), "--store", str(tmp_path / "s"), "-q")
     assert code == 3
@@ -183,7 +192,9 @@ def test_store_from_environment(
     runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("TOKAUDIT_STORE", str(tmp_path / "envstore"))
-    code, _, _ = run(runner, "ingest", str(FIXTURES / "openrouter_activity.csv"))
+    code, _, _ = run(
+        runner, "ingest", str(FIXTURES / "sources" / "openrouter-activity-csv" / "activity.csv")
+    )
     assert code == 0
     assert (tmp_path / "envstore" / "manifest.json").is_file()
 

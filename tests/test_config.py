@@ -98,7 +98,13 @@ def test_config_drives_store_timezone_and_mappings(tmp_path: Path) -> None:
     conf = write(tmp_path / "tokaudit.yaml", "store: st\ntimezone: Asia/Tokyo\n")
     runner = CliRunner()
     result = runner.invoke(
-        app, ["ingest", str(FIXTURES / "openrouter_activity.csv"), "--config", str(conf)]
+        app,
+        [
+            "ingest",
+            str(FIXTURES / "sources" / "openrouter-activity-csv" / "activity.csv"),
+            "--config",
+            str(conf),
+        ],
     )
     assert result.exit_code == 0, result.output
     assert (tmp_path / "st" / "manifest.json").is_file()

@@ -67,7 +67,7 @@ def test_grown_file_and_overlapping_exports_add_only_new_rows(tmp_path: Path, st
 
 
 def test_same_request_in_two_sources_counts_once(tmp_path: Path, store: Store) -> None:
-    generations = FIXTURES / "openrouter_generations.csv"
+    generations = FIXTURES / "sources" / "openrouter-generations-csv" / "generations.csv"
     logged = request(0, request_id="gen-1780300000-AAAAAAAAAAAAAAAA", provider="openrouter")
     write(tmp_path / "a" / "gateway.jsonl", jsonl([logged, request(1)]))
     write(tmp_path / "a" / "openrouter.csv", generations.read_bytes())
@@ -89,7 +89,10 @@ def test_bad_files_are_reported_and_the_run_goes_on(tmp_path: Path, store: Store
     write(folder / "d_good.jsonl", jsonl([request(1)]))
     write(
         folder / "e_header_only.csv",
-        (FIXTURES / "openrouter_activity.csv").read_text().splitlines()[0] + "\n",
+        (FIXTURES / "sources" / "openrouter-activity-csv" / "activity.csv")
+        .read_text()
+        .splitlines()[0]
+        + "\n",
     )
     write(folder / ".hidden.jsonl", jsonl([request(2)]))
     summary = ingest([folder], store)

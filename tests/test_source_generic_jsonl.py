@@ -13,7 +13,7 @@ from audit.sources import detect_path
 
 from conftest import FIXTURES, load, write
 
-GENERIC = FIXTURES / "generic.jsonl"
+GENERIC = FIXTURES / "sources" / "generic-jsonl" / "mixed-shapes.jsonl"
 
 
 @pytest.fixture(scope="module")

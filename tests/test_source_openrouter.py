@@ -11,8 +11,8 @@ from audit.sources import detect_path
 
 from conftest import FIXTURES, load, write
 
-GENERATIONS = FIXTURES / "openrouter_generations.csv"
-ACTIVITY = FIXTURES / "openrouter_activity.csv"
+GENERATIONS = FIXTURES / "sources" / "openrouter-generations-csv" / "generations.csv"
+ACTIVITY = FIXTURES / "sources" / "openrouter-activity-csv" / "activity.csv"
 
 
 def test_generations_detected_by_content(tmp_path: Path) -> None:
