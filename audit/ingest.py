@@ -12,6 +12,7 @@ import contextlib
 import fnmatch
 import hashlib
 import os
+import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -258,7 +259,7 @@ def _ingest_one(
                 result.rows_loaded += buffer.flush()
                 writer.commit()  # progress survives a crash; re-ingest dedups the rest
         result.rows_loaded += buffer.flush()
-    except (OSError, PolarsError, AuditError) as exc:
+    except (OSError, EOFError, zlib.error, PolarsError, AuditError) as exc:
         # Whatever was flushed stays (it is deduplicated on the next run); the file is not
         # recorded as done, so fixing it and re-running picks it up again.
         result.status = "unreadable"
@@ -293,6 +294,6 @@ def _ingest_one(
 def _describe(exc: BaseException) -> str:
     if isinstance(exc, SourceError):
         return exc.message
-    if isinstance(exc, OSError):
-        return f"cannot read: {exc.strerror or exc}"
+    if isinstance(exc, OSError | EOFError | zlib.error):
+        return f"cannot read: {getattr(exc, 'strerror', None) or exc}"
     return str(exc).splitlines()[0] if str(exc) else type(exc).__name__

@@ -276,3 +276,24 @@ def test_progress_bar_renders_on_a_terminal(tmp_path: Path, store: Store) -> Non
     assert task.total == (tmp_path / "in" / "a.jsonl").stat().st_size
     assert task.completed == task.total
     assert out.getvalue() == ""  # quiet: a clean file prints nothing but the bar (on stderr)
+
+
+def test_gzip_logs_are_read_transparently_and_a_cut_stream_is_reported(
+    tmp_path: Path, store: Store
+) -> None:
+    import gzip
+
+    body = jsonl([request(i) for i in range(30)]).encode()
+    whole = write(tmp_path / "in" / "log.jsonl.gz", gzip.compress(body))
+    [result] = ingest([whole], store).files
+    assert (result.status, result.format, result.rows_loaded) == ("loaded", "generic-jsonl", 30)
+    cut = write(
+        tmp_path / "cut" / "log.json.gz",
+        gzip.compress(jsonl([request(i) for i in range(30, 60)]).encode())[:-30],
+    )
+    [result] = ingest([cut], store).files
+    # the lines before the damage load; the damage is a rejection with a reason, not a crash
+    assert result.status == "loaded"
+    assert result.rows_loaded >= 25
+    assert result.rows_rejected >= 1
+    assert any("compressed stream ends early" in str(r["reason"]) for r in result.reasons)

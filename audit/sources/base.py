@@ -10,18 +10,80 @@ from __future__ import annotations
 import csv
 import io
 import json
+import zlib
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, BinaryIO, ClassVar
 
 import polars as pl
 
 from audit.config import Config
 
 SNIFF_BYTES = 64 * 1024
+GZIP_MAGIC = b"\x1f\x8b"
+
+
+class GzipStream(io.RawIOBase):
+    """Streaming gzip decompression that keeps every byte it could decode.
+
+    Unlike :class:`gzip.GzipFile`, a truncated or corrupt stream does not throw away the
+    data before the damage: reading simply ends, and :attr:`error` says what went wrong.
+    Concatenated members (common when log shippers append) are read one after another.
+    """
+
+    def __init__(self, path: Path) -> None:
+        super().__init__()
+        self._raw = path.open("rb")
+        self._inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        self._pending = b""
+        self._done = False
+        self.error: str | None = None
+
+    def readable(self) -> bool:
+        return True
+
+    def _fill(self, want: int) -> None:
+        while not self._done and (want < 0 or len(self._pending) < want):
+            chunk = self._raw.read(1 << 16)
+            if not chunk:
+                if not self._inflate.eof:
+                    self.error = "compressed stream ends early (truncated file?)"
+                self._done = True
+                return
+            try:
+                self._pending += self._inflate.decompress(chunk)
+                while self._inflate.eof and self._inflate.unused_data:
+                    rest = self._inflate.unused_data
+                    self._inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
+                    self._pending += self._inflate.decompress(rest)
+            except zlib.error as exc:
+                self.error = f"compressed stream is corrupt ({exc})"
+                self._done = True
+
+    def read(self, size: int | None = -1) -> bytes:
+        want = -1 if size is None else size
+        self._fill(want)
+        if want < 0:
+            out, self._pending = self._pending, b""
+        else:
+            out, self._pending = self._pending[:want], self._pending[want:]
+        return out
+
+    def close(self) -> None:
+        self._raw.close()
+        super().close()
+
+
+def open_binary(path: Path) -> BinaryIO:
+    """Open a file for reading bytes, decompressing gzip transparently (S3 log objects are .gz)."""
+    with path.open("rb") as probe:
+        magic = probe.read(2)
+    if magic == GZIP_MAGIC:
+        return GzipStream(path)  # type: ignore[return-value]
+    return path.open("rb")
 
 
 @dataclass(frozen=True)
@@ -47,8 +109,8 @@ class Sample:
 
     @classmethod
     def of(cls, path: Path, options: ReadOptions | None = None) -> Sample:
-        """Read the first 64 KiB; enough to see a header or a few JSON lines."""
-        with path.open("rb") as handle:
+        """Read the first 64 KiB (decompressed for gzip): enough for a header or a few lines."""
+        with open_binary(path) as handle:
             return cls(path, handle.read(SNIFF_BYTES), options)
 
     @cached_property

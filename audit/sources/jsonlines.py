@@ -18,6 +18,7 @@ import polars as pl
 from polars.exceptions import PolarsError
 
 from audit.normalize import ERROR_COLUMN
+from audit.sources.base import open_binary
 
 LINE = "line"
 DOC = "doc"
@@ -58,15 +59,20 @@ def iter_lines(path: Path, chunk_bytes: int = 64 * 1024 * 1024) -> Iterator[pl.D
     """Yield frames of ``source_line`` (1-based), ``line`` and ``_error`` for non-blank lines.
 
     A final line without a newline (a log still being written) is yielded like any other;
-    if it is cut mid-object it fails to decode and is rejected with that reason.
+    if it is cut mid-object it fails to decode and is rejected with that reason. Gzip files
+    are decompressed as they stream.
     """
-    with path.open("rb") as handle:
+    broken: str | None = None
+    with open_binary(path) as handle:
         carry = b""
         next_line = 1
         first = True
         while True:
             block = handle.read(chunk_bytes)
             if not block:
+                # A truncated or corrupt compressed stream ends early: every line decoded so
+                # far is kept and the damage is reported as a rejected line, not a lost file.
+                broken = getattr(handle, "error", None)
                 break
             if first:
                 block = block.removeprefix(b"\xef\xbb\xbf")
@@ -82,6 +88,12 @@ def iter_lines(path: Path, chunk_bytes: int = 64 * 1024 * 1024) -> Iterator[pl.D
             next_line += len(parts)
         if carry.strip():
             yield _lines_frame([carry], next_line)
+            next_line += 1
+    if broken:
+        yield pl.DataFrame(
+            {"source_line": [next_line], LINE: [None], ERROR_COLUMN: [broken]},
+            schema={"source_line": pl.Int64, LINE: pl.String, ERROR_COLUMN: pl.String},
+        )
 
 
 def _kind(value: Any) -> str:
