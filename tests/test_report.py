@@ -177,3 +177,32 @@ def test_terminal_output_neutralises_markup_and_escapes(
     text = render(report_for(store, book), "terminal")
     assert "[bold red]boss[/] ?[2Jgone" in text
     assert "\x1b" not in text
+
+
+def test_two_exports_of_the_same_bill_are_never_added(monkeypatch: pytest.MonkeyPatch) -> None:
+    import polars as pl
+
+    from audit.report.model import _one_billing_source
+    from audit.sources import SOURCES
+
+    day = datetime(2026, 6, 1, tzinfo=UTC).date()
+    rows = pl.LazyFrame(
+        {
+            "provider": ["openrouter", "openrouter", "openrouter", "anthropic"],
+            "day": [day] * 4,
+            "granularity": ["aggregate", "aggregate", "request", "aggregate"],
+            "source": [
+                "openrouter-activity-csv",
+                "some-cost-export",
+                "openrouter-generations-csv",
+                "some-cost-export",
+            ],
+            "cost": [10, 11, 7, 5],
+        }
+    )
+    # the activity export (rank 30) beats an unranked export (50) for the same provider and day;
+    # request rows and other providers' bills are untouched
+    kept = _one_billing_source(rows).collect().sort("cost")
+    assert kept["cost"].to_list() == [5, 7, 10]
+    monkeypatch.setattr(type(SOURCES.get("openrouter-activity-csv")), "aggregate_rank", 60)
+    assert _one_billing_source(rows).collect().sort("cost")["cost"].to_list() == [5, 7, 11]

@@ -155,9 +155,43 @@ def priced_month(
     )
 
 
+def _source_ranks() -> pl.LazyFrame:
+    """Each aggregate source's precedence (see ``SourceAdapter.aggregate_rank``)."""
+    from audit.sources import SOURCES
+
+    names = SOURCES.names()
+    return pl.LazyFrame(
+        {"source": names, "_rank": [SOURCES.get(n).aggregate_rank for n in names]},
+        schema={"source": pl.String, "_rank": pl.Int64},
+    )
+
+
+def _one_billing_source(priced: pl.LazyFrame) -> pl.LazyFrame:
+    """Drop aggregate rows of every billing source but the best one per provider and day.
+
+    Two exports of the same bill (a vendor's cost API and its dashboard CSV, or a cost and a
+    usage export) are the same money; only the best-ranked source, then the first by name,
+    counts. Request rows pass through untouched.
+    """
+    is_agg = pl.col("granularity") == "aggregate"
+    ranked = priced.join(_source_ranks(), on="source", how="left").with_columns(
+        pl.col("_rank").fill_null(50)
+    )
+    best = (
+        ranked.filter(is_agg)
+        .group_by("provider", "day")
+        .agg(pl.col("source").sort_by("_rank", "source").first().alias("_best_source"))
+    )
+    kept = ranked.join(best, on=["provider", "day"], how="left").filter(
+        ~is_agg | (pl.col("source") == pl.col("_best_source"))
+    )
+    return kept.drop("_rank", "_best_source")
+
+
 def _layers(priced: pl.LazyFrame) -> tuple[pl.LazyFrame, pl.LazyFrame]:
     """The spend layer and the attribution layer (see the module docstring)."""
     is_agg = pl.col("granularity") == "aggregate"
+    priced = _one_billing_source(priced)
     cells = priced.group_by("provider", "day").agg(
         is_agg.any().alias("_billed"), (~is_agg).any().alias("_logged")
     )

@@ -212,6 +212,11 @@ class SourceAdapter(ABC):
     granularity: ClassVar[str]
     #: How a user obtains this export.
     obtain: ClassVar[str]
+    #: For aggregate formats: which billing source wins when several describe the same
+    #: provider and day (lower wins). They are the same money and are never added together:
+    #: 10 invoice-grade (FOCUS), 20 a vendor's own cost export, 30 a usage export that
+    #: states cost, 40 a usage export with tokens only (priced by our tables).
+    aggregate_rank: ClassVar[int] = 50
 
     @abstractmethod
     def sniff(self, sample: Sample) -> float:

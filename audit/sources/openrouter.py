@@ -141,6 +141,7 @@ class OpenRouterActivityCsv(SourceAdapter):
     title = "OpenRouter Activity CSV export (spend and tokens per day × model)"
     granularity = "aggregate"
     obtain = "openrouter.ai/activity → choose period, group by Model → ⋯ → Export to CSV"
+    aggregate_rank = 30
 
     def sniff(self, sample: Sample) -> float:
         return header_score(sample.csv_header, _ACTIVITY_REQUIRED, _ACTIVITY_OPTIONAL)
