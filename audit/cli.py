@@ -19,7 +19,15 @@ import typer
 
 from audit import __version__
 from audit.config import Config, find_config, load_config
-from audit.console import RichIngestObserver, make_console, price_table, summary_line, wants_color
+from audit.console import (
+    RichIngestObserver,
+    make_console,
+    price_table,
+    rules_table,
+    summary_line,
+    wants_color,
+)
+from audit.detectors.spec import check_rules, load_rules
 from audit.errors import AuditError, ExitCode, NoDataError, UsageError
 from audit.ingest import ingest
 from audit.litellm_import import convert_litellm
@@ -38,6 +46,8 @@ app = typer.Typer(
 )
 prices_app = typer.Typer(help="Inspect, check and import price tables.", no_args_is_help=True)
 app.add_typer(prices_app, name="prices")
+rules_app = typer.Typer(help="List and validate the waste-detection rules.", no_args_is_help=True)
+app.add_typer(rules_app, name="rules")
 
 F = TypeVar("F", bound=Callable[..., Any])
 _state = {"debug": False}
@@ -74,6 +84,15 @@ def _settings(config_path: Path | None) -> Config:
 def _store(option: Path | None, config: Config) -> Store:
     """--store (or TOKAUDIT_STORE), else the config file's store, else ./.tokaudit."""
     return Store(option or config.store or Path(DEFAULT_STORE))
+
+
+RulesOpt = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--rules", metavar="DIR", help="A folder (or file) of your own rules. Repeatable."
+    ),
+]
+SEVERITY_RANK = {"low": 0, "medium": 1, "high": 2}
 
 
 def _fail(message: str, code: int) -> typer.Exit:
@@ -200,6 +219,16 @@ def report_cmd(
     store: StoreOpt = None,
     config: ConfigOpt = None,
     prices: PricesOpt = None,
+    rules: RulesOpt = None,
+    no_rules: Annotated[bool, typer.Option("--no-rules", help="Skip waste detection.")] = False,
+    fail_on: Annotated[
+        str | None,
+        typer.Option(
+            "--fail-on",
+            metavar="low|medium|high",
+            help="Exit 4 when a finding of this severity or higher exists (for pipelines).",
+        ),
+    ] = None,
     cost_mode: Annotated[
         str,
         typer.Option(
@@ -230,18 +259,21 @@ def report_cmd(
     """
     if fmt not in FORMATS:
         raise UsageError(f"unknown format {fmt!r} (choose from {', '.join(FORMATS.names())})")
+    if fail_on is not None and fail_on not in SEVERITY_RANK:
+        raise UsageError(f"unknown severity {fail_on!r} for --fail-on (low, medium or high)")
     if cost_mode not in COST_MODES:
         raise UsageError(f"unknown cost mode {cost_mode!r} (choose from {', '.join(COST_MODES)})")
     settings = _settings(config)
     clock = _now(now)
     period = parse_month(month, now=clock, timezone=timezone or settings.timezone or "UTC")
     book = load_price_book([*settings.prices, *(prices or [])])
+    active = () if no_rules else tuple(load_rules([*settings.rules, *(rules or [])]))
     the_store = _store(store, settings)
     if not the_store.exists():
         raise NoDataError(
             "the store is empty: run 'tokaudit ingest PATH' first", path=the_store.root
         )
-    report = build_report(the_store, book, ReportOptions(period, clock, cost_mode))
+    report = build_report(the_store, book, ReportOptions(period, clock, cost_mode, active))
     if report.is_empty:
         held = ", ".join(the_store.manifest().months()) or "none"
         raise NoDataError(
@@ -255,6 +287,13 @@ def report_cmd(
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(text, encoding="utf-8")
         print(f"wrote {out}", file=sys.stderr)
+    if fail_on is not None:
+        worst = [
+            f for f in report.findings if SEVERITY_RANK[f["severity"]] >= SEVERITY_RANK[fail_on]
+        ]
+        if worst:
+            print(f"tokaudit: {len(worst)} finding(s) at or above {fail_on}", file=sys.stderr)
+            raise typer.Exit(int(ExitCode.FINDINGS))
 
 
 @app.command("formats")
@@ -310,6 +349,25 @@ def prices_import(
         f"wrote {out}: {result.models} models ({result.skipped} entries skipped: "
         f"no per-token price or not a chat/completion model)"
     )
+
+
+@rules_app.command("list")
+@handled
+def rules_list(rules: RulesOpt = None, config: ConfigOpt = None) -> None:
+    """Show the active rules: id, detector, severity, title and where each comes from."""
+    make_console().print(rules_table(load_rules([*_settings(config).rules, *(rules or [])])))
+
+
+@rules_app.command("check")
+@handled
+def rules_check(rules: RulesOpt = None, config: ConfigOpt = None) -> None:
+    """Validate every rule file and list every problem (file, line, reason)."""
+    found, errors = check_rules([*_settings(config).rules, *(rules or [])])
+    for error in errors:
+        print(f"tokaudit: error: {error}", file=sys.stderr)
+    if errors:
+        raise typer.Exit(int(ExitCode.USAGE))
+    print(f"ok: {len(found)} rules ({sum(r.enabled for r in found)} enabled)")
 
 
 def main() -> None:

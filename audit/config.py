@@ -9,6 +9,7 @@ keys are errors (a typo must not silently do nothing), reported with file and li
 store: .tokaudit                 # where ingested rows live
 timezone: Europe/Paris           # month and day boundaries of reports
 prices: [our-prices/]            # extra price tables (see price_tables/README.md)
+rules: [our-rules/]              # extra waste rules (a rule with a bundled rule's id replaces it)
 attribution:                     # metadata/property keys that name a canonical column
   team: [team, department]
   project: [project, repo]
@@ -83,7 +84,17 @@ MAPPABLE_FIELDS = (
     "cost_usd",
     "service_tier",
 )
-_TOP_KEYS = {"store", "timezone", "prices", "attribution", "mappings", "budgets", "smtp", "alerts"}
+_TOP_KEYS = {
+    "store",
+    "timezone",
+    "prices",
+    "rules",
+    "attribution",
+    "mappings",
+    "budgets",
+    "smtp",
+    "alerts",
+}
 
 
 @dataclass(frozen=True)
@@ -114,6 +125,7 @@ class Config:
     store: Path | None = None
     timezone: str | None = None
     prices: tuple[Path, ...] = ()
+    rules: tuple[Path, ...] = ()
     attribution: dict[str, tuple[str, ...]] = field(
         default_factory=lambda: dict(DEFAULT_ATTRIBUTION)
     )
@@ -225,6 +237,11 @@ def load_config(path: Path | None) -> Config:
         if doc.get("prices")
         else ()
     )
+    rules = (
+        tuple(base / p for p in _strings(doc["rules"], "rules", path, line_of(doc)))
+        if doc.get("rules")
+        else ()
+    )
     attribution = dict(DEFAULT_ATTRIBUTION)
     spec = doc.get("attribution") or {}
     if not isinstance(spec, dict):
@@ -249,6 +266,7 @@ def load_config(path: Path | None) -> Config:
         store=(base / store) if store is not None and not store.is_absolute() else store,
         timezone=str(timezone) if timezone is not None else None,
         prices=prices,
+        rules=rules,
         attribution=attribution,
         mappings=mappings,
         raw=dict(doc),

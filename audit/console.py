@@ -22,6 +22,7 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
+from audit.detectors.base import Rule
 from audit.ingest import FileResult, IngestObserver, IngestSummary
 from audit.pricing import PriceBook
 from audit.report.terminal import safe
@@ -160,6 +161,28 @@ def summary_line(summary: IngestSummary) -> Text:
         f"{summary.total('rows_rejected'):,} rejected → {safe(summary.store)}"
     )
     return text
+
+
+def _short(path: str) -> str:
+    """Bundled files by name; a user's own by path (so the two are told apart)."""
+    shown = Path(path)
+    return shown.name if "_bundled" in shown.parts or shown.parent.name == "rules" else str(shown)
+
+
+def rules_table(rules: list[Rule]) -> Table:
+    """``tokaudit rules list``: the active rules."""
+    table = Table(title="Active waste rules", title_justify="left")
+    for name in ("id", "detector", "severity", "title", "file"):
+        table.add_column(name, overflow="fold")
+    for rule in sorted(rules, key=lambda r: r.id):
+        table.add_row(
+            Text(rule.id),
+            Text(rule.detector),
+            Text(rule.severity),
+            Text(rule.title),
+            Text(safe(rule.path)),
+        )
+    return table
 
 
 def price_table(book: PriceBook) -> Table:

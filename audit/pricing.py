@@ -140,14 +140,16 @@ class PriceBook:
     def model_map(self, raws: Iterable[str | None]) -> pl.DataFrame:
         """A small frame mapping each distinct raw name to model, vendor, multiplier and match."""
         rows: dict[str, list[Any]] = {
-            k: [] for k in ("model_raw", "_model", "_vendor", "_alias_mult", "price_match")
+            k: []
+            for k in ("model_raw", "_model", "_vendor", "_class", "_alias_mult", "price_match")
         }
         for raw in sorted({r for r in raws if r is not None}):
             found = self.resolve(raw)
-            vendor = self.models[found.model].vendor if found.model in self.models else None
+            known = self.models.get(found.model) if found.model else None
             rows["model_raw"].append(raw)
             rows["_model"].append(found.model)
-            rows["_vendor"].append(vendor)
+            rows["_vendor"].append(known.vendor if known else None)
+            rows["_class"].append(known.cls if known else None)
             rows["_alias_mult"].append(str(found.multiplier))
             rows["price_match"].append(found.match)
         frame = pl.DataFrame(rows, schema={k: pl.String for k in rows})
@@ -493,74 +495,105 @@ def _tokens(name: str) -> pl.Expr:
     return pl.col(name).fill_null(0).cast(pl.Decimal(38, 0))
 
 
-def apply_prices(frame: pl.LazyFrame, book: PriceBook, model_map: pl.DataFrame) -> pl.LazyFrame:
-    """Add canonical ``model``, ``calculated_cost_usd`` and how each row was priced.
+#: Effective USD-per-token rates each priced row carries (long-context tier, batch discount
+#: and alias uplift applied), so detectors can cost "what if" scenarios without re-deriving.
+RATE_COLUMNS = {
+    "input": "rate_input",
+    "cached_input": "rate_cached_input",
+    "cache_write_5m": "rate_cache_write_5m",
+    "cache_write_1h": "rate_cache_write_1h",
+    "output": "rate_output",
+    "reasoning": "rate_reasoning",
+}
 
-    ``model_map`` comes from :meth:`PriceBook.model_map` over the frame's distinct
-    ``model_raw`` values (a tiny query), so resolution runs once per name, not per row.
+
+def _join_rates(frame: pl.LazyFrame, prices: pl.LazyFrame, model_column: str) -> pl.LazyFrame:
+    """Attach the price period in force at each row's time for the model in ``model_column``.
+
+    Every known model's timeline is covered end to end (a gap period carries a reason), so
+    the join plus the window filter keeps exactly one row per input row.
     """
-    prices = book.price_frame().lazy()
-    frame = frame.join(
-        model_map.lazy(), on="model_raw", how="left", maintain_order="left"
-    ).with_columns(
-        pl.coalesce(pl.col("_model"), pl.col("model")).alias("model"),
-        pl.coalesce(pl.col("provider"), pl.col("_vendor")).alias("provider"),
+    joined = frame.join(
+        prices, left_on=model_column, right_on="_model", how="left", maintain_order="left"
     )
-    # Free variants bill $0 by definition; they must not pick up a table price below.
-    free = pl.col("price_match") == "free-variant"
-    joined = frame.join(prices, on="_model", how="left", maintain_order="left").filter(
+    return joined.filter(
         pl.col("_from").is_null()
         | ((pl.col("ts") >= pl.col("_from")) & (pl.col("ts") < pl.col("_to")))
     )
+
+
+def _effective_rates(multiplier: pl.Expr, prefix: str) -> list[pl.Expr]:
+    """Per-token rates after the long-context tier and ``multiplier`` (batch x alias uplift)."""
     prompt = pl.col("input_tokens").fill_null(0) + pl.col("cached_input_tokens").fill_null(0)
     prompt = prompt + pl.col("cache_write_tokens").fill_null(0)
     threshold = pl.col("_lc_threshold")
     over = pl.when(pl.col("_lc_inclusive")).then(prompt >= threshold).otherwise(prompt > threshold)
     long_context = threshold.is_not_null() & (pl.col("granularity") == "request") & over
     batch = pl.when(pl.col("service_tier") == "batch").then(pl.col("_batch")).otherwise(None)
-    multiplier = pl.col("_alias_mult").fill_null(1) * pl.coalesce(batch, pl.lit(1))
-
-    def rate(key: str) -> pl.Expr:
+    total = multiplier * pl.coalesce(batch, pl.lit(1))
+    exprs = []
+    for key in RATE_KEYS:
         base = pl.col(f"_r_{key}")
-        return (
-            pl.when(long_context).then(pl.coalesce(pl.col(f"_lc_{key}"), base)).otherwise(base)
-            * multiplier
-        )
+        tiered = pl.when(long_context).then(pl.coalesce(pl.col(f"_lc_{key}"), base)).otherwise(base)
+        exprs.append((tiered * total).cast(MONEY).alias(prefix + key))
+    return exprs
 
+
+def _cost_from(prefix: str) -> pl.Expr:
+    """The row's tokens priced at the ``prefix`` rate columns (null when the rates are)."""
     write_total = pl.col("cache_write_tokens").fill_null(0)
     write_1h = pl.min_horizontal(pl.col("cache_write_1h_tokens").fill_null(0), write_total)
-    has_reasoning_rate = pl.col("_r_reasoning").is_not_null()
+    output = pl.col("output_tokens").fill_null(0)
     reasoning = (
-        pl.when(has_reasoning_rate)
-        .then(
-            pl.min_horizontal(
-                pl.col("reasoning_tokens").fill_null(0), pl.col("output_tokens").fill_null(0)
-            )
-        )
+        pl.when(pl.col(prefix + "reasoning").is_not_null())
+        .then(pl.min_horizontal(pl.col("reasoning_tokens").fill_null(0), output))
         .otherwise(0)
     )
     dec = pl.Decimal(38, 0)
-    cost = (
-        _tokens("input_tokens") * rate("input")
-        + _tokens("cached_input_tokens") * rate("cached_input")
-        + (write_total - write_1h).cast(dec) * rate("cache_write_5m")
-        + write_1h.cast(dec) * rate("cache_write_1h")
-        + (pl.col("output_tokens").fill_null(0) - reasoning).cast(dec) * rate("output")
-        + reasoning.cast(dec) * pl.coalesce(rate("reasoning"), rate("output"))
+    return (
+        _tokens("input_tokens") * pl.col(prefix + "input")
+        + _tokens("cached_input_tokens") * pl.col(prefix + "cached_input")
+        + (write_total - write_1h).cast(dec) * pl.col(prefix + "cache_write_5m")
+        + write_1h.cast(dec) * pl.col(prefix + "cache_write_1h")
+        + (output - reasoning).cast(dec) * pl.col(prefix + "output")
+        + reasoning.cast(dec) * pl.coalesce(pl.col(prefix + "reasoning"), pl.col(prefix + "output"))
     )
-    no_tokens = pl.all_horizontal(
-        [
-            pl.col(c).fill_null(0) == 0
-            for c in ("input_tokens", "cached_input_tokens", "cache_write_tokens", "output_tokens")
-        ]
+
+
+_NO_TOKENS = pl.all_horizontal(
+    [
+        pl.col(c).fill_null(0) == 0
+        for c in ("input_tokens", "cached_input_tokens", "cache_write_tokens", "output_tokens")
+    ]
+)
+
+
+def apply_prices(frame: pl.LazyFrame, book: PriceBook, model_map: pl.DataFrame) -> pl.LazyFrame:
+    """Add canonical ``model``, ``calculated_cost_usd``, effective rates, and how rows were priced.
+
+    ``model_map`` comes from :meth:`PriceBook.model_map` over the frame's distinct
+    ``model_raw`` values (a tiny query), so resolution runs once per name, not per row.
+    Added columns: :data:`PRICED_COLUMNS`, ``model_class`` and the ``rate_*`` columns of
+    :data:`RATE_COLUMNS`.
+    """
+    frame = frame.join(
+        model_map.lazy(), on="model_raw", how="left", maintain_order="left"
+    ).with_columns(
+        pl.coalesce(pl.col("_model"), pl.col("model")).alias("model"),
+        pl.coalesce(pl.col("provider"), pl.col("_vendor")).alias("provider"),
+        pl.col("_class").alias("model_class"),
     )
+    # Free variants bill $0 by definition; they must not pick up a table price below.
+    free = pl.col("price_match") == "free-variant"
+    joined = _join_rates(frame, book.price_frame().lazy(), "_model")
+    joined = joined.with_columns(_effective_rates(pl.col("_alias_mult").fill_null(1), "_eff_"))
     zero = pl.lit("0").str.to_decimal(scale=SCALE)
     calculated = (
         pl.when(free)
         .then(zero)
         .when(pl.col("_r_input").is_not_null())
-        .then(cost)
-        .when(no_tokens)
+        .then(_cost_from("_eff_"))
+        .when(_NO_TOKENS)
         .then(zero)
     )
     unpriced_reason = (
@@ -573,11 +606,11 @@ def apply_prices(frame: pl.LazyFrame, book: PriceBook, model_map: pl.DataFrame) 
         .otherwise(pl.col("_gap"))
     )
     match = (
-        pl.when(no_tokens & pl.col("_model").is_null() & ~free.fill_null(False))
+        pl.when(_NO_TOKENS & pl.col("_model").is_null() & ~free.fill_null(False))
         .then(pl.lit("no-tokens"))
         .otherwise(pl.col("price_match"))
     )
-    return joined.with_columns(
+    priced = joined.with_columns(
         calculated.cast(MONEY).alias("calculated_cost_usd"),
         pl.when(free)
         .then(pl.lit("free-variant"))
@@ -586,4 +619,25 @@ def apply_prices(frame: pl.LazyFrame, book: PriceBook, model_map: pl.DataFrame) 
         pl.when(free).then(None).otherwise(pl.col("price_entry")).alias("price_entry"),
         match.alias("price_match"),
         unpriced_reason.alias("unpriced_reason"),
-    ).drop([c for c in joined.collect_schema().names() if c.startswith("_")])
+        *[
+            pl.when(free).then(zero).otherwise(pl.col("_eff_" + key)).cast(MONEY).alias(column)
+            for key, column in RATE_COLUMNS.items()
+        ],
+    )
+    return priced.drop([c for c in priced.collect_schema().names() if c.startswith("_")])
+
+
+def reprice(frame: pl.LazyFrame, book: PriceBook, model_column: str, out: str) -> pl.LazyFrame:
+    """Add ``out``: the cost of each row's same tokens on the model named in ``model_column``.
+
+    Used for "what if" savings (the same request on a cheaper model). The other model's
+    price in force at the row's time applies, with the row's batch tier; null when that
+    model has no price then.
+    """
+    names = frame.collect_schema().names()
+    joined = _join_rates(frame, book.price_frame().lazy(), model_column)
+    joined = joined.with_columns(_effective_rates(pl.lit(1).cast(MONEY), "_alt_"))
+    joined = joined.with_columns(
+        pl.when(pl.col("_r_input").is_not_null()).then(_cost_from("_alt_")).cast(MONEY).alias(out)
+    )
+    return joined.select(*names, out)

@@ -64,7 +64,16 @@ def test_sample_month_report_json(runner: CliRunner, sample_store: Path) -> None
     assert data["totals"]["unpriced_requests"] == 20
     assert data["unpriced"][0]["model_raw"] == "acme/llama-ft-support-v3"
     assert set(data["breakdowns"]) >= {"provider", "model", "api_key", "user", "project", "day"}
-    assert data["findings"] == []
+    # every bundled rule fires on the waste the sample month plants
+    assert {f["rule"] for f in data["findings"]} == {
+        "overqualification",
+        "regeneration",
+        "context-bloat",
+        "stale-key",
+        "retry-storm",
+        "cache-miss",
+        "output-waste",
+    }
     assert data["rejected"] == []
     # the sample logs a few full-looking fake secrets; only their masked form may surface
     text = json.dumps(data)

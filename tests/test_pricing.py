@@ -313,3 +313,43 @@ def test_user_table_overrides_bundled_model_and_takes_its_alias(tmp_path: Path) 
     assert book.models["gpt-4o"].periods[0].rates.input == Decimal(2)
     assert book.resolve("gpt-4o-2024-08-06").model == "my-gpt"
     assert book.resolve("gpt-4o-2024-11-20").model == "gpt-4o"  # bundled alias still there
+
+
+def test_effective_rates_and_repricing_on_another_model(acme: PriceBook) -> None:
+    from audit.pricing import reprice
+
+    base = {"granularity": "request", "ts": datetime(2026, 6, 1, tzinfo=UTC)}
+    rows = [
+        {
+            **base,
+            "model_raw": "acme-large",
+            "input_tokens": 1000,
+            "output_tokens": 100,
+            "alt": "acme-think",
+        },
+        {
+            **base,
+            "model_raw": "acme-large",
+            "input_tokens": 1000,
+            "output_tokens": 100,
+            "alt": "nope",
+        },
+        {
+            **base,
+            "model_raw": "acme-large",
+            "input_tokens": 1000,
+            "output_tokens": 100,
+            "alt": "acme-think",
+            "service_tier": "batch",
+        },
+    ]
+    frame = pl.DataFrame(rows, infer_schema_length=None)
+    lazy = conform(frame.lazy().with_columns(pl.col("ts").cast(CANONICAL["ts"])), keep=("alt",))
+    priced = apply_prices(lazy, acme, acme.model_map(["acme-large"]))
+    out = reprice(priced, acme, "alt", "alt_cost").collect()
+    assert out["rate_input"].to_list()[0] == Decimal("0.00001")  # $10 per 1M
+    assert out["rate_input"].to_list()[2] == Decimal("0.000005")  # batch halves it
+    assert out["model_class"].to_list() == ["premium"] * 3
+    # the same tokens on acme-think: 1000 × $0.003625 + 100 × $1, per million
+    assert out["alt_cost"].to_list() == [Decimal("0.000103625"), None, Decimal("0.0000518125")]
+    assert out["calculated_cost_usd"].to_list()[0] == Decimal("0.014")

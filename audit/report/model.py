@@ -20,6 +20,8 @@ from typing import Any
 
 import polars as pl
 
+from audit.detectors.base import DetectContext, Rule
+from audit.detectors.run import findings_from, plan, rank, savings_total
 from audit.money import MONEY, to_decimal
 from audit.period import Month
 from audit.pricing import PriceBook, apply_prices
@@ -38,11 +40,12 @@ _SUMMED = ("requests", *TOKEN_COLUMNS)
 
 @dataclass(frozen=True)
 class ReportOptions:
-    """What to report and how to cost it."""
+    """What to report, how to cost it, and which waste rules to run."""
 
     month: Month
     generated_at: datetime
     cost_mode: str = "auto"
+    rules: tuple[Rule, ...] = ()
 
 
 @dataclass
@@ -309,6 +312,11 @@ def build_report(store: Store, book: PriceBook, options: ReportOptions) -> Repor
         )
         .sort("source", "granularity"),
     }
+    requests = priced.filter(pl.col("granularity") == "request")
+    plans = plan(requests, options.rules, DetectContext(book=book))
+    for index, rule_plan in enumerate(plans):
+        queries[f"findings:{index}"] = rule_plan.findings
+    queries["savings"] = savings_total(plans)
     results = dict(zip(queries, pl.collect_all(list(queries.values())), strict=True))
 
     totals_row = results["totals"].to_dicts()[0]
@@ -326,6 +334,12 @@ def build_report(store: Store, book: PriceBook, options: ReportOptions) -> Repor
         unpriced_requests=int(totals_row["unpriced_requests"] or 0),
         cost_by_basis={name: Decimal(0) for name in COST_BASES},
     )
+    totals.savings_usd = to_decimal(results["savings"].item(0, 0))
+    findings = [
+        finding
+        for index, rule_plan in enumerate(plans)
+        for finding in findings_from(rule_plan, results[f"findings:{index}"])
+    ]
     for record in results["basis"].to_dicts():
         if record["cost_basis"] is not None:
             totals.cost_by_basis[record["cost_basis"]] = to_decimal(record["cost_usd"])
@@ -369,6 +383,7 @@ def build_report(store: Store, book: PriceBook, options: ReportOptions) -> Repor
         rejected=_rejected(manifest, month.label),
         problems=sorted(manifest.problems.values(), key=lambda p: str(p.get("path"))),
         price_tables=book.tables,
+        findings=rank(findings),
     )
 
 

@@ -63,6 +63,10 @@ def _headline(report: Report) -> Panel:
         if t.cost_by_basis.get(key)
     ]
     body.append("made of: " + (" · ".join(parts) or "nothing"), style="dim")
+    if report.findings:
+        body.append("\nestimated avoidable spend ", style="bold")
+        body.append(format_usd(t.savings_usd), style="bold yellow")
+        body.append(f" across {len(report.findings)} findings (no dollar counted twice)")
     if t.unpriced_requests:
         share = t.unpriced_requests / t.requests if t.requests else 0
         body.append(
@@ -109,6 +113,35 @@ def _table(title: str, label: str, rows: list[BreakdownRow], *, basis: bool = Fa
             Text(""),
         )
     return table
+
+
+_SEVERITY_STYLE = {"high": "bold red", "medium": "yellow", "low": "cyan"}
+
+
+def _findings(report: Report) -> list[Table | Text]:
+    table = Table(title="Findings, by avoidable spend", title_justify="left", expand=True)
+    table.add_column("#", justify="right")
+    table.add_column("severity")
+    table.add_column("finding", overflow="fold", ratio=2)
+    table.add_column("subject", overflow="fold", ratio=2)
+    table.add_column("requests", justify="right")
+    table.add_column("cost", justify="right")
+    table.add_column("avoidable", justify="right")
+    for rank, item in enumerate(report.findings, start=1):
+        table.add_row(
+            Text(str(rank)),
+            Text(item["severity"], style=_SEVERITY_STYLE.get(item["severity"], "")),
+            Text(safe(item["title"])),
+            Text(safe(item["subject"])),
+            Text(f"{item['records']:,}"),
+            Text(format_usd(Decimal(str(item["cost_usd"])))),
+            Text(format_usd(Decimal(str(item["savings_usd"])))),
+        )
+    advice = Text()
+    for rank, item in enumerate(report.findings[:TOP], start=1):
+        advice.append(f"{rank}. ", style="bold")
+        advice.append(safe(item["recommendation"]) + "\n")
+    return [table, advice]
 
 
 def _daily(report: Report) -> Table:
@@ -203,7 +236,7 @@ class TerminalFormat(ReportFormat):
             _daily(report),
         ]
         if report.findings:
-            sections.append(Text(f"{len(report.findings)} findings", style="bold"))
+            sections.extend(_findings(report))
         sections.extend(_data_quality(report))
         for section in sections:
             console.print(section)

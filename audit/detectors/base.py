@@ -1,0 +1,108 @@
+"""The detector contract and the rule model.
+
+A *rule* (one YAML file under ``rules/``) names a *detector kind*, narrows the rows it looks
+at with ``where``, tunes it with ``params`` and words the advice in ``recommendation``. A
+detector kind is Python: given the month's priced request rows it returns one row per
+*flagged request* with the dollars that request wasted. The framework (:mod:`.run`) turns
+those into findings per subject, so every detector gets evidence, totals and
+"never count the same dollar twice" for free.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, ClassVar
+
+import polars as pl
+
+from audit.pricing import PriceBook
+
+SEVERITIES = ("low", "medium", "high")
+
+#: Columns every detector's output must have (one row per flagged request).
+RECORD_COLUMNS = ("record_id", "subject", "savings_usd")
+
+
+@dataclass(frozen=True)
+class Param:
+    """A detector parameter: its type, default and meaning (shown by ``rules list``)."""
+
+    kind: str  # int | float | str | bool | list[str] | dict[str,str]
+    default: Any
+    help: str
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A validated rule file."""
+
+    id: str
+    title: str
+    description: str
+    severity: str
+    detector: str
+    where: pl.Expr
+    params: dict[str, Any]
+    recommendation: str
+    path: str
+    line: int | None = None
+    enabled: bool = True
+    where_spec: Any = None
+
+
+@dataclass(frozen=True)
+class DetectContext:
+    """What detectors may consult besides the rows."""
+
+    book: PriceBook
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def caller() -> pl.Expr:
+    """Who made a request, as a report would name them: user, else key name, key, app."""
+    return pl.coalesce(
+        pl.col("user"),
+        pl.col("key_name"),
+        pl.col("api_key"),
+        pl.col("app"),
+        pl.lit("(unknown caller)"),
+    )
+
+
+def key_label() -> pl.Expr:
+    """An API key as people know it: its name, else its (masked) id."""
+    return pl.coalesce(pl.col("key_name"), pl.col("api_key"))
+
+
+def money(value: Decimal | float | int | str) -> pl.Expr:
+    """A money literal (exact decimal)."""
+    return pl.lit(str(value)).str.to_decimal(scale=15)
+
+
+class Detector(ABC):
+    """One detector kind. Subclasses set the class attributes and implement :meth:`detect`."""
+
+    #: Kebab-case kind name used in rule files (``detector: retry-storm``).
+    name: ClassVar[str]
+    #: One line for ``tokaudit rules list`` and the README.
+    summary: ClassVar[str]
+    #: Accepted ``params`` with defaults.
+    params: ClassVar[dict[str, Param]] = {}
+    #: Extra per-request columns shown in a finding's evidence (record id, time, model,
+    #: cost and savings are always shown).
+    evidence: ClassVar[tuple[str, ...]] = ()
+
+    @abstractmethod
+    def detect(self, rows: pl.LazyFrame, rule: Rule, ctx: DetectContext) -> pl.LazyFrame:
+        """Flagged requests: :data:`RECORD_COLUMNS` plus any evidence/detail columns.
+
+        ``rows`` are the month's priced request rows already narrowed by the rule's
+        ``where``. ``savings_usd`` is this request's avoidable dollars (capped at its cost
+        by the framework).
+        """
+
+    def details(self, rule: Rule) -> dict[str, pl.Expr]:
+        """Per-finding aggregations usable as ``{placeholders}`` in the recommendation."""
+        return {}

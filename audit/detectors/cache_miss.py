@@ -1,0 +1,76 @@
+"""``cache-miss``: the same long prompt prefix resent without prompt caching.
+
+Requests that carry a prefix identity (by default ``tags.prefix_hash``, which gateways often
+log) and repeat it within ``window_minutes`` could have read that prefix from the provider's
+prompt cache. For each repeat that read nothing from cache, the saving is the prefix's tokens
+at the difference between the model's input and cache-read prices. The prefix size is
+estimated conservatively as the smallest prompt that carried it (the shared part cannot be
+longer), and only models whose cache reads are cheaper than input count.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import polars as pl
+
+from audit.detectors import detector
+from audit.detectors._groups import PROMPT_TOKENS
+from audit.detectors.base import DetectContext, Detector, Param, Rule, caller
+from audit.detectors.where import field_expr
+
+
+@detector
+class CacheMiss(Detector):
+    """Repeated prompt prefixes that were not read from the provider's cache."""
+
+    name = "cache-miss"
+    summary = "a repeated prompt prefix sent uncached; saving = prefix x (input - cache-read price)"
+    params: ClassVar[dict[str, Param]] = {
+        "prefix_field": Param(
+            "str", "tags.prefix_hash", "the field identifying a shared prompt prefix"
+        ),
+        "window_minutes": Param("int", 5, "a repeat within this would have hit the cache (TTL)"),
+        "min_prefix_tokens": Param("int", 1024, "providers only cache prefixes at least this long"),
+    }
+    evidence = ("prompt_tokens", "cached_input_tokens", "prefix_tokens")
+
+    def details(self, rule: Rule) -> dict[str, pl.Expr]:
+        return {
+            "prefix_tokens": pl.col("prefix_tokens").max(),
+            "prefixes": pl.col("_prefix").n_unique(),
+            "models": pl.col("model").drop_nulls().unique().sort(),
+        }
+
+    def detect(self, rows: pl.LazyFrame, rule: Rule, ctx: DetectContext) -> pl.LazyFrame:
+        p = rule.params
+        keyed = rows.with_columns(
+            field_expr(p["prefix_field"]).cast(pl.String).alias("_prefix"),
+            PROMPT_TOKENS.alias("prompt_tokens"),
+            caller().alias("subject"),
+        ).filter(
+            # A failed request that sent no prompt says nothing about the prefix's size.
+            pl.col("_prefix").is_not_null()
+            & pl.col("model").is_not_null()
+            & (pl.col("prompt_tokens") > 0)
+        )
+        group = ["_prefix", "model"]
+        previous = pl.col("ts").shift(1).over(group, order_by="ts")
+        scored = keyed.with_columns(
+            pl.col("prompt_tokens").min().over(group).alias("prefix_tokens"),
+            (pl.col("ts") - previous <= pl.duration(minutes=p["window_minutes"]))
+            .fill_null(False)
+            .alias("_repeat"),
+        )
+        uncached = pl.col("cached_input_tokens").fill_null(0) == 0
+        cheaper = pl.col("rate_cached_input") < pl.col("rate_input")
+        flagged = scored.filter(
+            pl.col("_repeat")
+            & uncached
+            & cheaper
+            & (pl.col("prefix_tokens") >= p["min_prefix_tokens"])
+        )
+        spread = pl.col("rate_input") - pl.col("rate_cached_input")
+        return flagged.with_columns(
+            (pl.col("prefix_tokens").cast(pl.Decimal(38, 0)) * spread).alias("savings_usd")
+        )

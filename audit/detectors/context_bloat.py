@@ -1,0 +1,61 @@
+"""``context-bloat``: prompts far larger than what their peers send for the same job.
+
+Requests are compared with their peer group (by default: same app and purpose). When a
+prompt is more than ``factor`` times the group's median, ``mad_k`` robust deviations above
+it, and larger than ``min_prompt_tokens``, the tokens above the median are the bloat; the
+saving is those tokens at the request's own input price. Groups too small to have a
+reliable norm are left alone.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import polars as pl
+
+from audit.detectors import detector
+from audit.detectors._groups import PROMPT_TOKENS, group_label, robust_limit
+from audit.detectors.base import DetectContext, Detector, Param, Rule
+
+
+@detector
+class ContextBloat(Detector):
+    """Prompts far above their peer group's median size."""
+
+    name = "context-bloat"
+    summary = "prompts far above their peers' median; saving = the excess tokens at input price"
+    params: ClassVar[dict[str, Param]] = {
+        "group_by": Param("list[str]", ["app", "purpose"], "fields defining the peer group"),
+        "factor": Param("float", 5.0, "flag prompts larger than factor x the group median"),
+        "min_prompt_tokens": Param("int", 20000, "ignore prompts smaller than this"),
+        "min_group": Param("int", 20, "groups with fewer requests have no reliable norm"),
+        "mad_k": Param("float", 6.0, "also require this many robust deviations above the median"),
+    }
+    evidence = ("prompt_tokens", "typical_prompt_tokens", "output_tokens")
+
+    def details(self, rule: Rule) -> dict[str, pl.Expr]:
+        return {
+            "typical_prompt_tokens": pl.col("typical_prompt_tokens").first(),
+            "largest_prompt_tokens": pl.col("prompt_tokens").max(),
+        }
+
+    def detect(self, rows: pl.LazyFrame, rule: Rule, ctx: DetectContext) -> pl.LazyFrame:
+        p = rule.params
+        label = group_label(p["group_by"], path=rule.path, line=rule.line)
+        scored = rows.with_columns(label.alias("subject"), PROMPT_TOKENS.alias("prompt_tokens"))
+        prompt = pl.col("prompt_tokens")
+        limit = robust_limit(prompt, "subject", factor=float(p["factor"]), mad_k=float(p["mad_k"]))
+        scored = scored.with_columns(
+            prompt.median().over("subject").round(0).cast(pl.Int64).alias("typical_prompt_tokens"),
+            pl.len().over("subject").alias("_group_size"),
+            limit.alias("_limit"),
+        )
+        excess = pl.col("prompt_tokens") - pl.col("typical_prompt_tokens")
+        flagged = scored.filter(
+            (pl.col("_group_size") >= p["min_group"])
+            & (pl.col("prompt_tokens") >= p["min_prompt_tokens"])
+            & (pl.col("prompt_tokens") > pl.col("_limit"))
+        )
+        return flagged.with_columns(
+            (excess.cast(pl.Decimal(38, 0)) * pl.col("rate_input")).alias("savings_usd")
+        )

@@ -1,0 +1,168 @@
+"""Running rules: flagged requests → findings per subject, and de-duplicated savings.
+
+Every detector returns one row per flagged request with that request's avoidable dollars.
+Here they become findings (grouped by subject, with evidence and a worded
+recommendation), and the month's *estimated avoidable spend* is computed so that no dollar
+counts twice: a request flagged by several rules contributes its largest saving once, and
+never more than it cost.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import polars as pl
+
+from audit.detectors.base import RECORD_COLUMNS, DetectContext, Rule
+from audit.money import MONEY, format_usd, json_number, to_decimal
+
+EVIDENCE_ITEMS = 3
+_SEVERITY_ORDER = {"high": 0, "medium": 1, "low": 2}
+
+
+@dataclass
+class RulePlan:
+    """A rule's lazy outputs: flagged requests and the findings aggregated from them."""
+
+    rule: Rule
+    records: pl.LazyFrame
+    findings: pl.LazyFrame
+
+
+def plan(requests: pl.LazyFrame, rules: Sequence[Rule], ctx: DetectContext) -> list[RulePlan]:
+    """Build every rule's lazy query (nothing is computed here)."""
+    from audit.detectors import DETECTORS
+
+    plans: list[RulePlan] = []
+    for rule in rules:
+        detector = DETECTORS.get(rule.detector)
+        flagged = detector.detect(requests.filter(rule.where), rule, ctx)
+        names = flagged.collect_schema().names()
+        missing = [c for c in RECORD_COLUMNS if c not in names]
+        if missing:
+            raise AssertionError(f"detector {rule.detector} did not return {missing}")
+        cost = pl.col("cost_usd").cast(MONEY)
+        savings = pl.col("savings_usd").cast(MONEY).fill_null(0)
+        flagged = flagged.with_columns(
+            cost,
+            pl.when(cost.is_not_null() & (savings > cost))
+            .then(cost)
+            .otherwise(savings)
+            .alias("savings_usd"),
+        )
+        evidence_cols = list(
+            dict.fromkeys(
+                ["record_id", "ts", "model", "cost_usd", "savings_usd", *detector.evidence]
+            )
+        )
+        details = detector.details(rule)
+        findings = (
+            flagged.group_by("subject")
+            .agg(
+                pl.len().alias("records"),
+                pl.col("cost_usd").sum().alias("cost_usd"),
+                pl.col("savings_usd").sum().alias("savings_usd"),
+                pl.struct(evidence_cols)
+                .sort_by(["savings_usd", "record_id"], descending=[True, False])
+                .head(EVIDENCE_ITEMS)
+                .alias("evidence"),
+                *[expr.alias(name) for name, expr in details.items()],
+            )
+            .filter(
+                (pl.col("records") >= rule.params["min_records"])
+                & (pl.col("savings_usd") >= float(rule.params["min_savings_usd"]))
+            )
+        )
+        plans.append(
+            RulePlan(rule, flagged.select("record_id", "cost_usd", "savings_usd"), findings)
+        )
+    return plans
+
+
+def savings_total(plans: Sequence[RulePlan]) -> pl.LazyFrame:
+    """One row, ``savings_usd``: each flagged request's largest saving across rules, summed."""
+    if not plans:
+        return pl.LazyFrame({"savings_usd": [None]}, schema={"savings_usd": MONEY})
+    flagged = pl.concat([p.records for p in plans], how="vertical_relaxed")
+    per_request = flagged.group_by("record_id").agg(pl.col("savings_usd").max())
+    return per_request.select(pl.col("savings_usd").sum())
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return json_number(value)
+    if hasattr(value, "isoformat"):
+        return value.strftime("%Y-%m-%dT%H:%M:%SZ") if hasattr(value, "hour") else value.isoformat()
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+class _Placeholders(dict[str, str]):
+    def __missing__(self, key: str) -> str:
+        return "{" + key + "}"
+
+
+def _words(value: Any) -> str:
+    if isinstance(value, Decimal):
+        return format_usd(value)
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value if v is not None)
+    if isinstance(value, float):
+        return f"{value:,.1f}" if value >= 1000 else f"{value:g}"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"
+    return str(value)
+
+
+def findings_from(rule_plan: RulePlan, frame: pl.DataFrame) -> list[dict[str, Any]]:
+    """The collected findings of one rule as report dicts (worded, JSON-ready)."""
+    rule = rule_plan.rule
+    out: list[dict[str, Any]] = []
+    for row in frame.to_dicts():
+        cost = to_decimal(row.pop("cost_usd"))
+        savings = to_decimal(row.pop("savings_usd"))
+        evidence = [{k: _plain(v) for k, v in item.items()} for item in row.pop("evidence") or []]
+        subject, records = row.pop("subject"), int(row.pop("records"))
+        words = _Placeholders(
+            {k: _words(v) for k, v in rule.params.items()}
+            | {k: _words(v) for k, v in row.items()}
+            | {
+                "subject": str(subject),
+                "records": f"{records:,}",
+                "cost": format_usd(cost),
+                "savings": format_usd(savings),
+                "rule": rule.id,
+            }
+        )
+        out.append(
+            {
+                "rule": rule.id,
+                "detector": rule.detector,
+                "severity": rule.severity,
+                "title": rule.title,
+                "subject": str(subject),
+                "records": records,
+                "cost_usd": json_number(cost),
+                "savings_usd": json_number(savings),
+                "evidence": evidence,
+                "details": {k: _plain(v) for k, v in sorted(row.items())},
+                "recommendation": rule.recommendation.format_map(words),
+                "_savings": savings,
+            }
+        )
+    return out
+
+
+def rank(findings: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Highest savings first, then severity, rule and subject (deterministic)."""
+    ordered = sorted(
+        findings,
+        key=lambda f: (-f["_savings"], _SEVERITY_ORDER[f["severity"]], f["rule"], f["subject"]),
+    )
+    for item in ordered:
+        item.pop("_savings", None)
+    return ordered
