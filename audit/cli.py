@@ -273,7 +273,9 @@ def report_cmd(
         raise NoDataError(
             "the store is empty: run 'tokaudit ingest PATH' first", path=the_store.root
         )
-    report = build_report(the_store, book, ReportOptions(period, clock, cost_mode, active))
+    report = build_report(
+        the_store, book, ReportOptions(period, clock, cost_mode, active, settings.insights)
+    )
     if report.is_empty:
         held = ", ".join(the_store.manifest().months()) or "none"
         raise NoDataError(

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from audit.errors import ConfigError
+from audit.insights_config import InsightSettings, parse_insights
 from audit.period import check_timezone
 from audit.yamlio import line_of, load_yaml
 
@@ -94,6 +95,7 @@ _TOP_KEYS = {
     "budgets",
     "smtp",
     "alerts",
+    "anomalies",
 }
 
 
@@ -130,6 +132,7 @@ class Config:
         default_factory=lambda: dict(DEFAULT_ATTRIBUTION)
     )
     mappings: tuple[ColumnMapping, ...] = ()
+    insights: InsightSettings = field(default_factory=InsightSettings)
     raw: dict[str, Any] = field(default_factory=dict)
 
     def attribution_lookup(self) -> dict[str, str]:
@@ -269,5 +272,6 @@ def load_config(path: Path | None) -> Config:
         rules=rules,
         attribution=attribution,
         mappings=mappings,
+        insights=parse_insights(doc, path),
         raw=dict(doc),
     )

@@ -22,6 +22,7 @@ import polars as pl
 
 from audit.detectors.base import DetectContext, Rule
 from audit.detectors.run import findings_from, plan, rank, savings_total
+from audit.insights_config import InsightSettings
 from audit.money import MONEY, to_decimal
 from audit.period import Month
 from audit.pricing import PriceBook, apply_prices
@@ -40,12 +41,13 @@ _SUMMED = ("requests", *TOKEN_COLUMNS)
 
 @dataclass(frozen=True)
 class ReportOptions:
-    """What to report, how to cost it, and which waste rules to run."""
+    """What to report, how to cost it, which waste rules to run, and budgets/alert settings."""
 
     month: Month
     generated_at: datetime
     cost_mode: str = "auto"
     rules: tuple[Rule, ...] = ()
+    insights: InsightSettings = field(default_factory=InsightSettings)
 
 
 @dataclass
@@ -97,6 +99,9 @@ class Report:
     problems: list[dict[str, Any]]
     price_tables: list[dict[str, str]]
     findings: list[dict[str, Any]] = field(default_factory=list)
+    #: Insight blocks (previous, model_mix, budgets, alerts, anomalies, reconciliation,
+    #: checklist), JSON-ready, filled by :mod:`audit.report.insights`.
+    sections: dict[str, Any] = field(default_factory=dict)
     schema: str = REPORT_SCHEMA
 
     @property
@@ -260,12 +265,42 @@ def _rows(frame: pl.DataFrame, total: Decimal) -> list[BreakdownRow]:
     return rows
 
 
+def breakdown_keys() -> dict[str, tuple[str, pl.Expr]]:
+    """Each breakdown's layer (spend or attribution) and key, shared with month-over-month."""
+    keys: dict[str, tuple[str, pl.Expr]] = {
+        "provider": ("spend", pl.col("provider")),
+        "model": ("spend", pl.coalesce(pl.col("model"), pl.col("model_raw"))),
+        "api_key": ("attribution", _key_label()),
+    }
+    keys.update({dim: ("attribution", pl.col(dim)) for dim in ATTRIBUTION_DIMENSIONS[1:]})
+    return keys
+
+
 def build_report(store: Store, book: PriceBook, options: ReportOptions) -> Report:
     """Compute the whole report for one month in one pass over the store."""
+    from audit.report.insights import Frames, run_sections, section_queries
+
     manifest = store.manifest()
     month = options.month
     priced = priced_month(store, manifest, book, options)
     spend, attribution = _layers(priced)
+    previous_options = ReportOptions(month.previous(), options.generated_at, options.cost_mode)
+    previous_priced = priced_month(store, manifest, book, previous_options)
+    previous_spend, previous_attribution = _layers(previous_priced)
+    frames = Frames(
+        store=store,
+        manifest=manifest,
+        month=month,
+        now=options.generated_at,
+        settings=options.insights,
+        book=book,
+        priced=priced,
+        spend=spend,
+        attribution=attribution,
+        previous_priced=previous_priced,
+        previous_spend=previous_spend,
+        previous_attribution=previous_attribution,
+    )
     basis = (
         pl.when(pl.col("granularity").eq("aggregate").all())
         .then(pl.lit("billed"))
@@ -286,15 +321,7 @@ def build_report(store: Store, book: PriceBook, options: ReportOptions) -> Repor
             .alias("unpriced_requests"),
         ),
         "basis": spend.group_by("cost_basis").agg(pl.col("cost_usd").sum()),
-        "provider": _breakdown(spend, pl.col("provider"), [basis]),
-        "model": _breakdown(
-            spend,
-            pl.coalesce(pl.col("model"), pl.col("model_raw")),
-            [pl.col("price_entry").drop_nulls().unique().sort().alias("price_entries")],
-        ),
         "day": spend.group_by("day").agg(_sums()),
-        "api_key": _breakdown(attribution, _key_label()),
-        **{dim: _breakdown(attribution, pl.col(dim)) for dim in ATTRIBUTION_DIMENSIONS[1:]},
         "unpriced": spend.filter(pl.col("cost_usd").is_null())
         .group_by(pl.col("model_raw").fill_null("(none)"), pl.col("unpriced_reason"))
         .agg(
@@ -312,6 +339,15 @@ def build_report(store: Store, book: PriceBook, options: ReportOptions) -> Repor
         )
         .sort("source", "granularity"),
     }
+    extras: dict[str, list[pl.Expr]] = {
+        "provider": [basis],
+        "model": [pl.col("price_entry").drop_nulls().unique().sort().alias("price_entries")],
+    }
+    for name, (layer, key) in breakdown_keys().items():
+        queries[name] = _breakdown(
+            spend if layer == "spend" else attribution, key, extras.get(name)
+        )
+    queries.update(section_queries(frames))
     requests = priced.filter(pl.col("granularity") == "request")
     plans = plan(requests, options.rules, DetectContext(book=book))
     for index, rule_plan in enumerate(plans):
@@ -368,7 +404,7 @@ def build_report(store: Store, book: PriceBook, options: ReportOptions) -> Repor
         }
         for row in results["unpriced"].to_dicts()
     ]
-    return Report(
+    report = Report(
         month=month.label,
         timezone=month.timezone,
         period_start=month.start,
@@ -385,6 +421,8 @@ def build_report(store: Store, book: PriceBook, options: ReportOptions) -> Repor
         price_tables=book.tables,
         findings=rank(findings),
     )
+    run_sections(frames, results, report)
+    return report
 
 
 def _rejected(manifest: Manifest, month: str) -> list[dict[str, Any]]:

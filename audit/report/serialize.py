@@ -78,7 +78,14 @@ def report_dict(report: Report) -> dict[str, Any]:
             name: [row_dict(row) for row in report.breakdowns.get(name, [])]
             for name in BREAKDOWN_ORDER
         },
+        "previous": report.sections.get("previous"),
+        "model_mix": report.sections.get("model_mix"),
         "findings": report.findings,
+        "checklist": report.sections.get("checklist", []),
+        "budgets": report.sections.get("budgets"),
+        "alerts": report.sections.get("alerts", []),
+        "anomalies": report.sections.get("anomalies", []),
+        "reconciliation": report.sections.get("reconciliation", []),
         "unpriced": [{**item, "share": round(item["share"], 4)} for item in report.unpriced],
         "rejected": report.rejected,
         "problems": report.problems,

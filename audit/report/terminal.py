@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import re
 from decimal import Decimal
+from typing import Any
 
 from rich.console import Console, Group
 from rich.panel import Panel
@@ -72,6 +73,16 @@ def _headline(report: Report) -> Panel:
         body.append(
             f"\n{t.unpriced_requests:,} requests unpriced ({_percent(share)}): not in the total",
             style="yellow",
+        )
+    previous = report.sections.get("previous")
+    if previous:
+        change = previous["change_usd"]
+        share = previous["change_share"]
+        arrow = "up" if change > 0 else "down" if change < 0 else "flat"
+        body.append(
+            f"\nvs {previous['month']}: {format_usd(Decimal(str(previous['cost_usd'])))} "
+            f"({arrow} {format_usd(abs(Decimal(str(change))))}"
+            + (f", {share:+.0%})" if share is not None else ")")
         )
     title = f"tokaudit · LLM spend {report.month} ({safe(report.timezone)})"
     return Panel(body, title=title, title_align="left", expand=True)
@@ -142,6 +153,128 @@ def _findings(report: Report) -> list[Table | Text]:
         advice.append(f"{rank}. ", style="bold")
         advice.append(safe(item["recommendation"]) + "\n")
     return [table, advice]
+
+
+_STATUS_STYLE = {
+    "ok": "green",
+    "warn": "yellow",
+    "alert": "bold red",
+    "over": "bold red",
+    "info": "",
+    "unknown": "dim",
+}
+
+
+def _checklist(report: Report) -> Table | None:
+    items = report.sections.get("checklist") or []
+    if not items:
+        return None
+    table = Table(title="Monthly checklist", title_justify="left", expand=True, show_header=False)
+    table.add_column("status")
+    table.add_column("item")
+    table.add_column("detail", overflow="fold", ratio=4)
+    for item in items:
+        table.add_row(
+            Text(item["status"], style=_STATUS_STYLE.get(item["status"], "")),
+            Text(safe(item["title"])),
+            Text(safe(item["detail"])),
+        )
+    return table
+
+
+def _budgets(report: Report) -> Table | None:
+    items = (report.sections.get("budgets") or {}).get("items") or []
+    if not items:
+        return None
+    table = Table(title="Budgets", title_justify="left", expand=True)
+    for name, justify in (
+        ("budget", "left"),
+        ("limit", "right"),
+        ("spent", "right"),
+        ("used", "right"),
+        ("status", "left"),
+        ("crossed", "left"),
+        ("forecast", "right"),
+    ):
+        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    for item in items:
+        forecast = item["forecast_usd"]
+        table.add_row(
+            Text(safe(f"{item['scope']} {item['name']}")),
+            Text(format_usd(Decimal(str(item["limit_usd"])))),
+            Text(format_usd(Decimal(str(item["spent_usd"])))),
+            Text(_percent(item["share"]) if item["share"] is not None else "—"),
+            Text(item["status"], style=_STATUS_STYLE.get(item["status"], "")),
+            Text(item["crossed_on"] or "—"),
+            Text(format_usd(Decimal(str(forecast))) if forecast is not None else "—"),
+        )
+    return table
+
+
+def _gap(gap: dict[str, Any]) -> str:
+    amount = format_usd(Decimal(str(gap["difference_usd"])))
+    return f"{gap['day']} {safe(gap['model'])} {amount}: {safe(gap['likely_cause'])}"
+
+
+def _events(report: Report) -> list[Table]:
+    out: list[Table] = []
+    alerts = report.sections.get("alerts") or []
+    if alerts:
+        table = Table(title="Alerts", title_justify="left", expand=True)
+        table.add_column("day")
+        table.add_column("alert")
+        table.add_column("what happened", overflow="fold", ratio=4)
+        for alert in alerts[:20]:
+            table.add_row(Text(alert["day"]), Text(alert["kind"]), Text(safe(alert["message"])))
+        if len(alerts) > 20:
+            table.add_row(Text("…"), Text(f"{len(alerts) - 20} more"), Text("see --format json"))
+        out.append(table)
+    anomalies = report.sections.get("anomalies") or []
+    if anomalies:
+        table = Table(
+            title="Anomalies (robust z = jump over the median in MAD units)",
+            title_justify="left",
+            expand=True,
+        )
+        for name in ("day", "dimension", "subject", "metric", "value", "typical", "z"):
+            table.add_column(name, overflow="fold")
+        for item in anomalies[:10]:
+            table.add_row(
+                Text(item["day"]),
+                Text(item["dimension"]),
+                Text(safe(item["subject"])),
+                Text(item["metric"]),
+                Text(f"{item['value']:g}"),
+                Text(f"{item['baseline']:g}"),
+                Text(f"{item['robust_z']:g}"),
+            )
+        out.append(table)
+    blocks = report.sections.get("reconciliation") or []
+    if blocks:
+        table = Table(
+            title="Reconciliation: bill vs request logs", title_justify="left", expand=True
+        )
+        for name, justify in (
+            ("provider", "left"),
+            ("billed", "right"),
+            ("logged", "right"),
+            ("our prices", "right"),
+            ("coverage", "right"),
+            ("largest gap, likely cause", "left"),
+        ):
+            table.add_column(name, justify=justify, overflow="fold")  # type: ignore[arg-type]
+        for block in blocks:
+            gap = block["discrepancies"][0] if block["discrepancies"] else None
+            table.add_row(
+                Text(safe(block["provider"])),
+                Text(format_usd(Decimal(str(block["billed_usd"])))),
+                Text(format_usd(Decimal(str(block["logged_usd"])))),
+                Text(format_usd(Decimal(str(block["calculated_usd"])))),
+                Text(_percent(block["coverage"]) if block["coverage"] is not None else "—"),
+                Text(_gap(gap) if gap else "none"),
+            )
+        out.append(table)
+    return out
 
 
 def _daily(report: Report) -> Table:
@@ -237,6 +370,10 @@ class TerminalFormat(ReportFormat):
         ]
         if report.findings:
             sections.extend(_findings(report))
+        for extra in (_checklist(report), _budgets(report)):
+            if extra is not None:
+                sections.append(extra)
+        sections.extend(_events(report))
         sections.extend(_data_quality(report))
         for section in sections:
             console.print(section)
