@@ -400,8 +400,8 @@ def finish(frame: pl.LazyFrame, *, source: str, source_file: str, granularity: s
     frame = conform(frame.with_columns(provenance), keep=(ERROR_COLUMN,))
     one_per_request = pl.when(pl.col("granularity") == "request").then(pl.lit(1, pl.Int64))
     frame = frame.with_columns(
-        pl.col("status").fill_null("ok"),
-        pl.col("outcome").fill_null("unknown"),
+        pl.col("status").fill_null("ok").cast(CANONICAL["status"]),
+        pl.col("outcome").fill_null("unknown").cast(CANONICAL["outcome"]),
         pl.coalesce(pl.col("requests"), one_per_request).alias("requests"),
         *[
             mask_secrets(pl.col(name)).alias(name)

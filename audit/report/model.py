@@ -207,7 +207,13 @@ def _layers(priced: pl.LazyFrame) -> tuple[pl.LazyFrame, pl.LazyFrame]:
     spend = tagged.filter(is_agg == pl.col("_billed"))
     logs = tagged.filter(~is_agg)
     billing_only = tagged.filter(is_agg & ~pl.col("_logged"))
-    billed_cells = spend.filter(is_agg & pl.col("_logged")).group_by("provider", "day").agg(_sums())
+    # A bill that states no request or token counts (a cost export) leaves those unknown:
+    # the remainder of a count is only computed where the bill states it.
+    billed_cells = (
+        spend.filter(is_agg & pl.col("_logged"))
+        .group_by("provider", "day")
+        .agg(*_sums(), *[pl.col(c).is_not_null().any().alias(f"{c}_stated") for c in _SUMMED])
+    )
     logged_cells = logs.filter(pl.col("_billed")).group_by("provider", "day").agg(_sums())
     residual = billed_cells.join(
         logged_cells, on=["provider", "day"], how="left", suffix="_logged"
@@ -217,7 +223,29 @@ def _layers(priced: pl.LazyFrame) -> tuple[pl.LazyFrame, pl.LazyFrame]:
         (pl.col("cost_usd").fill_null(0) - pl.col("cost_usd_logged").fill_null(0)).alias(
             "cost_usd"
         ),
-        *[(pl.col(c) - pl.col(f"{c}_logged").fill_null(0)).alias(c) for c in _SUMMED],
+        *[
+            pl.when(pl.col(f"{c}_stated"))
+            .then(pl.col(c) - pl.col(f"{c}_logged").fill_null(0))
+            .otherwise(0)
+            .alias(c)
+            for c in _SUMMED
+            if c != "input_tokens"
+        ],
+        # A bill that does not split cache reads out of input (OpenRouter's activity export)
+        # is compared with the logs' whole prompt, so no cached token shows up as unexplained.
+        pl.when(pl.col("input_tokens_stated"))
+        .then(
+            pl.col("input_tokens")
+            - pl.col("input_tokens_logged").fill_null(0)
+            - pl.when(pl.col("cached_input_tokens_stated"))
+            .then(0)
+            .otherwise(
+                pl.col("cached_input_tokens_logged").fill_null(0)
+                + pl.col("cache_write_tokens_logged").fill_null(0)
+            )
+        )
+        .otherwise(0)
+        .alias("input_tokens"),
     )
     keep = [
         "provider",

@@ -57,7 +57,12 @@ def detect_path(path: Path, options: ReadOptions | None = None) -> Detection:
 
 
 # Registration happens on import; keep this list in the order `tokaudit formats` shows.
-from audit.sources import generic_jsonl, openrouter  # noqa: E402, F401
+from audit.sources import (  # noqa: E402, F401
+    anthropic_billing,
+    generic_jsonl,
+    openai_billing,
+    openrouter,
+)
 
 __all__ = [
     "MIN_SCORE",
