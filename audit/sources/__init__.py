@@ -59,9 +59,18 @@ def detect_path(path: Path, options: ReadOptions | None = None) -> Detection:
 # Registration happens on import; keep this list in the order `tokaudit formats` shows.
 from audit.sources import (  # noqa: E402, F401
     anthropic_billing,
+    bedrock,
+    claude_code,
+    focus,
     generic_jsonl,
+    generic_tabular,
+    helicone,
+    langfuse,
+    litellm,
     openai_billing,
     openrouter,
+    openrouter_api,
+    portkey,
 )
 
 __all__ = [

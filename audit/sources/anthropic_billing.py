@@ -514,7 +514,8 @@ class AnthropicCostCsv(SourceAdapter):
     title = "Claude Console cost CSV (billed USD per day × model × key × token type)"
     granularity = "aggregate"
     obtain = "platform.claude.com → Cost → Export (claude_api_cost_<from>_to_<to>.csv)"
-    aggregate_rank = 20
+    # Each line is rounded to the cent, so the exact Admin API cost report outranks it.
+    aggregate_rank = 25
 
     def sniff(self, sample: Sample) -> float:
         return header_score(sample.csv_header, _COST_CSV_REQUIRED, _COST_CSV_OPTIONAL)

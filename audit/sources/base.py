@@ -23,6 +23,8 @@ import polars as pl
 from audit.config import Config
 
 SNIFF_BYTES = 64 * 1024
+#: How far detection reads to find the end of a first JSON line longer than SNIFF_BYTES.
+FIRST_LINE_LIMIT = 64 * 1024 * 1024
 GZIP_MAGIC = b"\x1f\x8b"
 
 
@@ -146,6 +148,10 @@ class Sample:
         lines = self.text.split("\n")
         if len(self.head) == SNIFF_BYTES:
             lines = lines[:-1]  # the last line may be cut by the sniff window
+            if not lines and self.text.lstrip().startswith("{"):
+                # One record longer than the window (a huge tool output in a log line):
+                # read just that line, so a file is not "unrecognised" for one long row.
+                lines = [self._first_line()]
         for line in lines:
             stripped = line.strip()
             if not stripped:
@@ -159,6 +165,19 @@ class Sample:
             if len(found) >= 20:
                 break
         return found
+
+    def _first_line(self, limit: int = FIRST_LINE_LIMIT) -> str:
+        parts: list[bytes] = []
+        size = 0
+        with open_binary(self.path) as handle:
+            while size < limit:
+                chunk = handle.read(1 << 20)
+                cut = chunk.find(b"\n")
+                parts.append(chunk if cut < 0 else chunk[:cut])
+                size += len(parts[-1])
+                if cut >= 0 or len(chunk) < 1 << 20:
+                    return b"".join(parts).decode("utf-8-sig", errors="replace")
+        return ""  # no line end within the limit: not a line we can sniff
 
     @cached_property
     def json_document(self) -> Any | None:
@@ -214,8 +233,9 @@ class SourceAdapter(ABC):
     obtain: ClassVar[str]
     #: For aggregate formats: which billing source wins when several describe the same
     #: provider and day (lower wins). They are the same money and are never added together:
-    #: 10 invoice-grade (FOCUS), 20 a vendor's own cost export, 30 a usage export that
-    #: states cost, 40 a usage export with tokens only (priced by our tables).
+    #: 10 invoice-grade (FOCUS), 20 a vendor's own exact cost export, 25 one rounded to the
+    #: cent, 30 a usage export that states cost, 40 a usage export with tokens only (priced
+    #: by our tables).
     aggregate_rank: ClassVar[int] = 50
 
     @abstractmethod
