@@ -7,18 +7,15 @@ configuration error · 3 data problem (rows or files rejected, or no data for th
 from __future__ import annotations
 
 import functools
-import os
 import sys
 import traceback
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
 
 from audit import __version__
-from audit.config import Config, find_config, load_config
 from audit.console import (
     RichIngestObserver,
     make_console,
@@ -28,15 +25,14 @@ from audit.console import (
     wants_color,
 )
 from audit.detectors.spec import check_rules, load_rules
-from audit.errors import AuditError, ExitCode, NoDataError, UsageError
+from audit.errors import AuditError, ExitCode
 from audit.ingest import ingest
 from audit.litellm_import import convert_litellm
-from audit.period import parse_month
 from audit.pricing import load_price_book
-from audit.report import FORMATS, RenderContext, render
-from audit.report.model import COST_MODES, ReportOptions, build_report
+from audit.report import FORMATS
+from audit.report.model import COST_MODES
+from audit.report_run import ReportRequest, interactive, run_report, settings_from, store_from
 from audit.sources import SOURCES, ReadOptions
-from audit.store import DEFAULT_STORE, Store
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -77,13 +73,8 @@ PricesOpt = Annotated[
 ]
 
 
-def _settings(config_path: Path | None) -> Config:
-    return load_config(find_config(config_path))
-
-
-def _store(option: Path | None, config: Config) -> Store:
-    """--store (or TOKAUDIT_STORE), else the config file's store, else ./.tokaudit."""
-    return Store(option or config.store or Path(DEFAULT_STORE))
+_settings = settings_from
+_store = store_from
 
 
 RulesOpt = Annotated[
@@ -92,7 +83,6 @@ RulesOpt = Annotated[
         "--rules", metavar="DIR", help="A folder (or file) of your own rules. Repeatable."
     ),
 ]
-SEVERITY_RANK = {"low": 0, "medium": 1, "high": 2}
 
 
 def _fail(message: str, code: int) -> typer.Exit:
@@ -143,7 +133,7 @@ def root(
       tokaudit ingest exports/ && tokaudit report --month last
 
     Exit codes: 0 ok, 1 error, 2 usage or configuration error, 3 input rejected or no
-    data for the month.
+    data for the month, 4 report --fail-on matched, 5 report --fail-over-budget matched.
     """
     _state["debug"] = debug
 
@@ -158,8 +148,14 @@ def ingest_cmd(
     store: StoreOpt = None,
     config: ConfigOpt = None,
     quiet: Annotated[
-        bool, typer.Option("--quiet", "-q", help="Print only problems and the summary.")
-    ] = False,
+        bool | None,
+        typer.Option(
+            "--quiet/--verbose",
+            "-q/-v",
+            help="Print only problems and the summary, or every file [default: quiet unless "
+            "on a terminal, so cron mails only what matters].",
+        ),
+    ] = None,
     progress: Annotated[
         bool | None,
         typer.Option(
@@ -174,7 +170,9 @@ def ingest_cmd(
     with file, line and reason, and counted; exit code 3 says something was rejected.
     """
     out = make_console()
-    observer = RichIngestObserver(out, quiet=quiet, progress=progress)
+    observer = RichIngestObserver(
+        out, quiet=not sys.stdout.isatty() if quiet is None else quiet, progress=progress
+    )
     settings = _settings(config)
     options = ReadOptions(config=settings)
     summary = ingest(paths, _store(store, settings), options=options, observer=observer)
@@ -182,39 +180,27 @@ def ingest_cmd(
     raise typer.Exit(int(summary.exit_code))
 
 
-def _now(value: str | None) -> datetime:
-    """The report clock: --now, else SOURCE_DATE_EPOCH (reproducible builds), else real time."""
-    if value:
-        try:
-            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError as exc:
-            raise UsageError(f"invalid --now {value!r}: expected an ISO 8601 time") from exc
-        return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-    epoch = os.environ.get("SOURCE_DATE_EPOCH")
-    if epoch:
-        try:
-            return datetime.fromtimestamp(int(epoch), tz=UTC)
-        except ValueError as exc:
-            raise UsageError(f"invalid SOURCE_DATE_EPOCH {epoch!r}") from exc
-    return datetime.now(UTC).replace(microsecond=0)
-
-
 @app.command("report")
 @handled
 def report_cmd(
     month: Annotated[
-        str,
-        typer.Option(
-            "--month", "-m", metavar="YYYY-MM", help="The month, or 'last' for the previous one."
-        ),
+        str, typer.Option("--month", "-m", metavar="YYYY-MM", help="The month, or 'last'.")
     ] = "last",
     fmt: Annotated[
         str,
         typer.Option("--format", "-f", metavar="|".join(FORMATS.names()), help="Output format."),
     ] = "terminal",
     out: Annotated[
-        Path | None,
-        typer.Option("--out", "-o", metavar="FILE", help="Write to FILE instead of stdout."),
+        Path | None, typer.Option("--out", "-o", metavar="FILE", help="Write to FILE, not stdout.")
+    ] = None,
+    email_to: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--email-to",
+            metavar="ADDR[,ADDR]",
+            help="Email the HTML report (text part, findings CSV attached). SMTP: tokaudit.yaml "
+            "or TOKAUDIT_SMTP_* variables.",
+        ),
     ] = None,
     store: StoreOpt = None,
     config: ConfigOpt = None,
@@ -224,11 +210,12 @@ def report_cmd(
     fail_on: Annotated[
         str | None,
         typer.Option(
-            "--fail-on",
-            metavar="low|medium|high",
-            help="Exit 4 when a finding of this severity or higher exists (for pipelines).",
+            "--fail-on", metavar="low|medium|high", help="Exit 4 if a finding this severe exists."
         ),
     ] = None,
+    fail_over_budget: Annotated[
+        bool, typer.Option("--fail-over-budget", help="Exit 5 if a budget was exceeded.")
+    ] = False,
     cost_mode: Annotated[
         str,
         typer.Option(
@@ -240,62 +227,43 @@ def report_cmd(
     ] = "auto",
     timezone: Annotated[
         str | None,
-        typer.Option(
-            "--timezone", metavar="ZONE", help="IANA timezone for months and days [default: UTC]."
-        ),
+        typer.Option("--timezone", metavar="ZONE", help="IANA timezone [default: UTC]."),
     ] = None,
     now: Annotated[
         str | None,
-        typer.Option(
-            "--now", metavar="TIME", help="Pin the report clock (ISO 8601) for reproducible output."
-        ),
+        typer.Option("--now", metavar="TIME", help="Pin the report clock (ISO 8601)."),
     ] = None,
 ) -> None:
-    """Report one month's spend.
+    """Report one month's spend, findings, budgets and alerts.
 
-    Totals; spend by provider, model, API key, user and project; a daily chart; unpriced
-    models and rejected input. Billed exports and request logs are never added together
-    for the same provider and day.
+    Billed exports and request logs are never added together for the same provider and
+    day. Exit codes: 0 ok, 1 error (including mail delivery), 2 usage/config, 3 no data,
+    4 --fail-on matched, 5 --fail-over-budget matched.
     """
-    if fmt not in FORMATS:
-        raise UsageError(f"unknown format {fmt!r} (choose from {', '.join(FORMATS.names())})")
-    if fail_on is not None and fail_on not in SEVERITY_RANK:
-        raise UsageError(f"unknown severity {fail_on!r} for --fail-on (low, medium or high)")
-    if cost_mode not in COST_MODES:
-        raise UsageError(f"unknown cost mode {cost_mode!r} (choose from {', '.join(COST_MODES)})")
-    settings = _settings(config)
-    clock = _now(now)
-    period = parse_month(month, now=clock, timezone=timezone or settings.timezone or "UTC")
-    book = load_price_book([*settings.prices, *(prices or [])])
-    active = () if no_rules else tuple(load_rules([*settings.rules, *(rules or [])]))
-    the_store = _store(store, settings)
-    if not the_store.exists():
-        raise NoDataError(
-            "the store is empty: run 'tokaudit ingest PATH' first", path=the_store.root
-        )
-    report = build_report(
-        the_store, book, ReportOptions(period, clock, cost_mode, active, settings.insights)
+    request = ReportRequest(
+        month=month,
+        fmt=fmt,
+        out=out,
+        store=store,
+        config=config,
+        prices=tuple(prices or ()),
+        rules=tuple(rules or ()),
+        no_rules=no_rules,
+        fail_on=fail_on,
+        fail_over_budget=fail_over_budget,
+        cost_mode=cost_mode,
+        timezone=timezone,
+        now=now,
+        email_to=tuple(email_to or ()),
+        color=fmt == "terminal" and wants_color(sys.stdout),
     )
-    if report.is_empty:
-        held = ", ".join(the_store.manifest().months()) or "none"
-        raise NoDataError(
-            f"no usage for {period.label} in the store (months held: {held})", path=the_store.root
-        )
-    color = out is None and fmt == "terminal" and wants_color(sys.stdout)
-    text = render(report, fmt, RenderContext(color=color))
-    if out is None:
-        sys.stdout.write(text)
-    else:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(text, encoding="utf-8")
-        print(f"wrote {out}", file=sys.stderr)
-    if fail_on is not None:
-        worst = [
-            f for f in report.findings if SEVERITY_RANK[f["severity"]] >= SEVERITY_RANK[fail_on]
-        ]
-        if worst:
-            print(f"tokaudit: {len(worst)} finding(s) at or above {fail_on}", file=sys.stderr)
-            raise typer.Exit(int(ExitCode.FINDINGS))
+    outcome = run_report(request)
+    if outcome.text is not None:
+        sys.stdout.write(outcome.text)
+    for note in outcome.notes:
+        if interactive() or outcome.exit_code != ExitCode.OK:
+            print(f"tokaudit: {note}", file=sys.stderr)
+    raise typer.Exit(int(outcome.exit_code))
 
 
 @app.command("formats")

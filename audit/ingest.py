@@ -25,12 +25,14 @@ from audit.errors import AuditError, ExitCode, SourceError, UsageError
 from audit.normalize import finish, split
 from audit.pricing import PriceBook, load_price_book, resolve_models
 from audit.sources import Detection, ReadOptions, Sample, detect
-from audit.store import Store, StoreWriter
+from audit.store import Store, StoreWriter, fault_point
 
 #: Rows buffered in memory before they are written as parts (bounds peak memory).
 FLUSH_ROWS = 500_000
 #: Documentation that export folders commonly carry; skipped visibly, never "unrecognised".
 DOCUMENTATION = ("README*", "readme*", "*.md", "*.rst", "LICENSE*", "CHANGELOG*")
+#: tokaudit's own settings, often kept beside the exports they describe.
+SETTINGS_FILES = ("tokaudit.yaml", "tokaudit.yml")
 
 
 @dataclass
@@ -208,6 +210,7 @@ def ingest(
                 writer.record_problem(result.path, None)
             summary.files.append(result)
             observer.file_done(result, size)
+            fault_point("between-files")
         writer.commit()
     observer.finished(summary)
     return summary
@@ -219,6 +222,8 @@ def _ingest_one(
     shown = str(path)
     if any(fnmatch.fnmatchcase(path.name, pattern) for pattern in DOCUMENTATION):
         return FileResult(shown, "skipped", message="documentation, not an export")
+    if path.name in SETTINGS_FILES:
+        return FileResult(shown, "skipped", message="tokaudit settings, not an export")
     try:
         stat = path.stat()
         if stat.st_size == 0:

@@ -408,6 +408,8 @@ def finish(frame: pl.LazyFrame, *, source: str, source_file: str, granularity: s
             for name, dtype in CANONICAL.items()
             if dtype == pl.String() and name not in {"source", "source_file"}
         ],
+        # A reason quotes the offending cell, which may itself be a pasted secret.
+        mask_secrets(pl.col(ERROR_COLUMN)).alias(ERROR_COLUMN),
     )
     identity = [c for c in CANONICAL if c not in _NOT_IDENTITY]
     frame = frame.with_columns(

@@ -21,6 +21,7 @@ import contextlib
 import fcntl
 import json
 import os
+import signal
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -33,8 +34,21 @@ from audit.errors import StoreError
 from audit.schema import REJECT_SCHEMA, canonical_schema, empty_frame
 
 MANIFEST = "manifest.json"
+#: Names a crash point for the crash-safety tests (see :func:`fault_point`).
+FAULT_ENV = "TOKAUDIT_FAULT"
 SCHEMA_ID = "tokaudit.store/1"
 DEFAULT_STORE = ".tokaudit"
+
+
+def fault_point(name: str) -> None:
+    """Die here, as hard as a power cut, when ``TOKAUDIT_FAULT`` names this point.
+
+    The crash-safety tests kill a real ingest at each moment that matters (a part written
+    but not committed, a manifest half replaced, between files) and check that the next run
+    recovers exactly. Unset, this is a dictionary lookup.
+    """
+    if os.environ.get(FAULT_ENV) == name:
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def _fsync_dir(path: Path) -> None:
@@ -55,6 +69,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
+        fault_point(f"before-replace:{path.name}")
         Path(tmp).replace(path)
         _fsync_dir(path.parent)
     except BaseException:
@@ -195,6 +210,9 @@ class StoreWriter:
 
     def remove_orphans(self) -> None:
         """Delete part files a crashed writer left behind without committing them."""
+        for stale in self.store.root.glob(f".{MANIFEST}.*.tmp"):
+            with contextlib.suppress(OSError):
+                stale.unlink()
         listed = {part["path"] for part in self.manifest.parts}
         listed |= {item["path"] for item in self.manifest.rejects}
         for folder in ("data", "rejects"):
@@ -213,8 +231,10 @@ class StoreWriter:
         frame.write_parquet(tmp, compression="zstd", statistics=True)
         with tmp.open("rb") as handle:
             os.fsync(handle.fileno())
+        fault_point("part-temp")
         tmp.replace(target)
         _fsync_dir(target.parent)
+        fault_point("part-written")
 
     def existing_ids(self, month: str) -> pl.LazyFrame:
         """The committed record ids of one month."""

@@ -45,10 +45,13 @@ def sample_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_ingest_samples_then_rerun_is_unchanged(runner: CliRunner, sample_store: Path) -> None:
-    code, out, _ = run(runner, "ingest", str(SAMPLES), "--store", str(sample_store))
+    code, out, _ = run(runner, "ingest", str(SAMPLES), "--store", str(sample_store), "-v")
     assert code == 0
     assert "0 rows loaded" in out
-    assert sum(line.startswith("unchanged") for line in out.splitlines()) == 4
+    skipped = {"README.md", "tokaudit.yaml"}  # documentation and settings, not exports
+    data_files = [p for p in SAMPLES.rglob("*") if p.is_file() and p.name not in skipped]
+    assert sum(line.startswith("unchanged") for line in out.splitlines()) == len(data_files)
+    assert "tokaudit settings, not an export" in out
 
 
 def test_sample_month_report_json(runner: CliRunner, sample_store: Path) -> None:
@@ -58,9 +61,11 @@ def test_sample_month_report_json(runner: CliRunner, sample_store: Path) -> None
     assert code == 0
     data = json.loads(out)
     assert data["schema"] == "tokaudit.report/1"
-    # the generator's own list-price total for the 5,000 distinct requests
-    assert data["totals"]["cost_usd"] == 137.427472
-    assert data["totals"]["requests"] == 5000
+    # the generator's oracle: billed where a bill exists, list price otherwise, each request
+    # once (170.4500060716, shown to the micro-dollar)
+    assert data["totals"]["cost_usd"] == 170.450006
+    # bills' own counts where they state them (OpenAI does not count failed calls), else logs
+    assert data["totals"]["requests"] == 5713
     assert data["totals"]["unpriced_requests"] == 20
     assert data["unpriced"][0]["model_raw"] == "acme/llama-ft-support-v3"
     assert set(data["breakdowns"]) >= {"provider", "model", "api_key", "user", "project", "day"}
@@ -108,28 +113,30 @@ def test_sample_report_json_matches_golden(
 def test_terminal_report_on_samples(runner: CliRunner, sample_store: Path) -> None:
     code, out, _ = run(runner, "report", "--month", "2026-06", "--store", str(sample_store))
     assert code == 0
-    assert "Total spend  $137.43" in out
+    assert "Total spend  $170.45" in out
     assert "Daily spend" in out
     assert all(len(line) <= 100 for line in out.splitlines())
 
 
-def test_report_to_file(runner: CliRunner, sample_store: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("tty", [True, False])
+def test_report_to_file(
+    runner: CliRunner,
+    sample_store: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    tty: bool,
+) -> None:
+    monkeypatch.setattr("audit.cli.interactive", lambda: tty)
     target = tmp_path / "out" / "june.json"
-    code, _, err = run(
-        runner,
-        "report",
-        "-m",
-        "2026-06",
-        "-f",
-        "json",
-        "-o",
-        str(target),
-        "--store",
-        str(sample_store),
-    )
+    args = ["report", "-m", "2026-06", "-f", "json", "-o", str(target)]
+    code, out, err = run(runner, *args, "--store", str(sample_store))
     assert code == 0
     assert json.loads(target.read_text())["month"] == "2026-06"
-    assert f"wrote {target}" in err
+    assert out == ""
+    # a person at a terminal is told where the file went; cron (no TTY) gets silence on
+    # success, so it mails nobody
+    assert (f"wrote {target}" in err) is tty
+    assert err == "" or tty
 
 
 @pytest.mark.parametrize(
@@ -184,17 +191,24 @@ def test_ingest_missing_path_and_bad_rows(runner: CliRunner, tmp_path: Path) -> 
     assert "empty file (0 bytes)" in out
 
 
-def test_quiet_ingest_prints_only_problems(runner: CliRunner, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("flags", "lists_good_files"),
+    [(["-q"], False), (["--verbose"], True), ([], False)],  # no TTY here: quiet by default
+)
+def test_quiet_ingest_prints_only_problems(
+    runner: CliRunner, tmp_path: Path, flags: list[str], lists_good_files: bool
+) -> None:
     folder = tmp_path / "in"
     write(
         folder / "good.csv",
         (FIXTURES / "sources" / "openrouter-activity-csv" / "activity.csv").read_bytes(),
     )
     write(folder / "bad.txt", "hello\n")
-    code, out, _ = run(runner, "ingest", str(folder), "--store", str(tmp_path / "s"), "-q")
+    code, out, _ = run(runner, "ingest", str(folder), "--store", str(tmp_path / "s"), *flags)
     assert code == 3
     assert "bad.txt" in out
-    assert "good.csv" not in out
+    assert ("good.csv" in out) is lists_good_files
+    assert "ingest: 2 files" in out  # the summary line always
 
 
 def test_store_from_environment(

@@ -49,6 +49,6 @@ def render(report: Report, name: str, context: RenderContext | None = None) -> s
     return FORMATS.get(name).render(report, context or RenderContext())
 
 
-from audit.report import json_format, terminal  # noqa: E402, F401  (registration)
+from audit.report import terminal, json_format, html, csv_format  # noqa: E402, F401, I001
 
 __all__ = ["FORMATS", "RenderContext", "Report", "ReportFormat", "render", "report_format"]

@@ -211,6 +211,29 @@ def _budgets(report: Report) -> Table | None:
     return table
 
 
+def _user_caps(report: Report) -> Table | None:
+    caps = (report.sections.get("budgets") or {}).get("user_daily_caps") or []
+    if not caps:
+        return None
+    table = Table(title="Users over their daily allocation", title_justify="left", expand=True)
+    for name, justify in (
+        ("user", "left"),
+        ("daily cap", "right"),
+        ("days over", "right"),
+        ("worst day", "right"),
+    ):
+        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    for cap in caps:
+        worst = format_usd(Decimal(str(cap["worst_usd"])))
+        table.add_row(
+            Text(safe(cap["user"])),
+            Text(format_usd(Decimal(str(cap["cap_usd"])))),
+            Text(str(cap["days_over"])),
+            Text(f"{worst} on {cap['worst_day']}"),
+        )
+    return table
+
+
 def _gap(gap: dict[str, Any]) -> str:
     amount = format_usd(Decimal(str(gap["difference_usd"])))
     return f"{gap['day']} {safe(gap['model'])} {amount}: {safe(gap['likely_cause'])}"
@@ -370,7 +393,7 @@ class TerminalFormat(ReportFormat):
         ]
         if report.findings:
             sections.extend(_findings(report))
-        for extra in (_checklist(report), _budgets(report)):
+        for extra in (_checklist(report), _budgets(report), _user_caps(report)):
             if extra is not None:
                 sections.append(extra)
         sections.extend(_events(report))

@@ -61,6 +61,8 @@ class Reconciliation:
 
     def queries(self, frames: Frames) -> dict[str, pl.LazyFrame]:
         return {
+            # Counts-only rows from a usage export beside a cost export add the bill's
+            # tokens (never dollars), so unlogged traffic shows in tokens too.
             "billed": _cells(frames.spend.filter(pl.col("granularity") == "aggregate")),
             "logged": _cells(frames.priced.filter(pl.col("granularity") == "request")),
         }
