@@ -1,6 +1,9 @@
 #!/usr/bin/env python3
 """Generate deterministic sample exports: June 2026 of a fictional company's LLM traffic.
 
+A smaller May 2026 (the previous month, so reports have a month over month) comes from its own
+RNG, through fewer exports; see the May section of the scenario.
+
 The script has four parts, in this order:
 
 1. **Scenario** - people, API keys, models with their June-2026 list prices, and *streams*
@@ -39,23 +42,74 @@ import random
 import sys
 import tempfile
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
+from functools import partial
 from pathlib import Path
 
 # ════════════════════════════════════════════════════════════════════════════════════════
 # 1. Scenario
 # ════════════════════════════════════════════════════════════════════════════════════════
 
-MONTH = "2026-06"
-MONTH_START = datetime(2026, 6, 1, tzinfo=UTC)
-DAYS = 30
 DAY_MS = 86_400_000
 HOUR_MS = 3_600_000
 MIN_MS = 60_000
-START_MS = int(MONTH_START.timestamp()) * 1000
-END_MS = START_MS + DAYS * DAY_MS
+
+
+@dataclass(frozen=True)
+class Period:
+    """A calendar month of the sample.
+
+    Day indexes count from 2026-06-01 for both months (June is 0..29, May -31..-1), so one
+    index space serves every writer; ``local`` turns one into the position within the month.
+    """
+
+    label: str  # "2026-06"
+    first: date
+    days: int
+    quiet_end_ms: int = 0  # no traffic starts in the month's last moments (time-zone edges)
+    crunch: tuple[int, int] | None = None  # release week (days of the month, 0-based)
+    prompt_salt: str = ""  # keeps prompt hashes of different months apart
+    counter_shift: tuple[tuple[str, int], ...] = ()  # ticket / PR / CI-run numbers before June's
+
+    @property
+    def start_ms(self) -> int:
+        first = datetime(self.first.year, self.first.month, self.first.day, tzinfo=UTC)
+        return int(first.timestamp()) * 1000
+
+    @property
+    def end_ms(self) -> int:
+        """The end of the month's traffic (exclusive)."""
+        return self.start_ms + self.days * DAY_MS - self.quiet_end_ms
+
+    @property
+    def offset(self) -> int:
+        """Day index of the month's first day."""
+        return (self.first - JUNE_FIRST).days
+
+    @property
+    def day_indexes(self) -> range:
+        return range(self.offset, self.offset + self.days)
+
+    def local(self, day: int) -> int:
+        return day - self.offset
+
+
+JUNE_FIRST = date(2026, 6, 1)
+JUNE = Period("2026-06", JUNE_FIRST, 30, crunch=(21, 25))  # release week June 22-26
+MAY = Period(
+    "2026-05",
+    date(2026, 5, 1),
+    31,
+    quiet_end_ms=HOUR_MS,  # nothing in May's last hour, so no report time zone moves it to June
+    prompt_salt="2026-05-",
+    counter_shift=(("ticket", -560), ("pr", -70), ("ci", -35)),
+)
+MONTH = JUNE.label  # June is the sample's main month; these name it for its writers
+DAYS = JUNE.days
+START_MS = JUNE.start_ms
+END_MS = JUNE.end_ms
 DEFAULT_SEED = 20260601
 DEFAULT_REQUESTS = 5800
 COMPANY = "Acme Robotics (fictional)"
@@ -547,7 +601,7 @@ class Stream:
     environment: str | None = None
     fixed: bool = False  # planted: not scaled with --requests
     pattern: str | None = None  # planted waste pattern this stream produces
-    days: tuple[int, int] = (0, DAYS - 1)  # day indexes (0 = June 1) the stream is active
+    days: tuple[int, int] | None = None  # days of the month (0 = the 1st) it is active; None: all
     agentic: bool = False  # context grows within a session
     turn: Spec = TOOL_TURN
     explicit_cache: bool = False  # sets Anthropic cache_control
@@ -561,7 +615,9 @@ class Stream:
     extra: tuple[tuple[str, object], ...] = ()  # fixed metadata
     shape: Shape | None = None  # overrides the purpose's token shape
     sessions: int | None = None  # plan exactly this many sessions (full size) instead of volume
-    old_key: tuple[int, str] | None = None  # (day index, key) used before that day
+    old_key: tuple[int, str] | None = None  # (June day index, key) used before that day
+    provider: str | None = None  # who bills the calls, when not the channel or model vendor
+    gateway_omit: frozenset[str] = frozenset()  # fields the gateway JSONL does not log for it
 
 
 # --- OpenRouter traffic: people's laptop tools and docs-bot ---------------------------------
@@ -1344,6 +1400,65 @@ PLANTED_STREAMS: tuple[Stream, ...] = (
     UNPRICED,
 )
 
+# --- May 2026, the month before (so the report has a month over month) ----------------------
+# The same people, keys and services a month earlier, seen through fewer exports: the laptops'
+# OpenRouter traffic (generations and activity CSVs), every direct provider call through the
+# company gateway (one gateway JSONL), and the OpenAI and Anthropic cost exports. What differs
+# from June: claude-opus-4-8 has a third of its June weight in every model mix (Opus use grew
+# in June); copy-studio (project `website`) only launched in June; the planted waste patterns,
+# leaked secrets, legacy-batch-key, the triage canary and the rag-search gateway canary are
+# June's. The stale prototype key keeps its cron job. A re-routed caller's gateway lines carry
+# only the attribution its June source records (see MAY_GATEWAY_OMIT), so the report's month
+# over month compares like with like and finds no key that June does not know.
+
+# May's RNG is seeded with the June seed plus this. The offset is one for which the default
+# May trips no detector by chance (the nightly eval's output is heavy-tailed: with most seeds a
+# few eval answers count as verbose), so its report shows the stale key alone.
+MAY_SEED_DELTA = -121
+MAY_SHARE = 0.78  # May's distinct calls per June call, in June's proportions per stream
+MAY_OPUS_WEIGHT = 1 / 3  # claude-opus-4-8's weight in a May model mix, relative to June's
+NO_KEY = frozenset({"api_key", "key_name"})
+MAY_GATEWAY_OMIT = {  # June channel -> fields a May gateway line leaves out
+    "agent": frozenset({"api_key"}),  # forge-agent's log names its key, with no id
+    "claude-code": NO_KEY | {"user", "team", "environment", "purpose"},  # the cwd names a project
+    "csv": frozenset(),  # the CSV loggers log the key id, as the gateway does
+    # Helicone, Langfuse and Bedrock log no key; LiteLLM logs a hash a gateway line cannot carry.
+}
+MAY_GATEWAY_USER = {"helicone": "support-bot", "helicone-csv": "support-bot-staging"}  # user ids
+# Ivan took up Aider on 05-20 (on his old MacBook's key): a key named `*old*` in daily use all
+# month would look like a stale key to the report, which May is not meant to have.
+MAY_DAYS = {"openrouter/ivan-aider": (19, 30)}
+
+
+def in_may(stream: Stream) -> Stream:
+    """A June stream a month earlier: fewer Opus calls, through the gateway unless June logs it
+    in the gateway JSONL or on OpenRouter already."""
+    routes = tuple(
+        replace(
+            r,
+            models=tuple(
+                (k, w * MAY_OPUS_WEIGHT if k == "claude-opus-4-8" else w) for k, w in r.models
+            ),
+        )
+        for r in stream.routes
+    )
+    s = replace(stream, routes=routes, days=MAY_DAYS.get(stream.name, stream.days))
+    if s.channel.startswith("openrouter") or s.channel == "gateway":
+        return s
+    return replace(
+        s,
+        channel="gateway",
+        gateway_omit=MAY_GATEWAY_OMIT.get(s.channel, NO_KEY),
+        user=MAY_GATEWAY_USER.get(s.channel, s.user),
+        provider="bedrock" if s.channel == "bedrock" else None,  # the gateway's Bedrock route
+    )
+
+
+MAY_BASE_STREAMS: tuple[Stream, ...] = tuple(
+    in_may(s) for s in BASE_STREAMS if s is not COPY_STUDIO
+)
+MAY_PLANTED_STREAMS: tuple[Stream, ...] = (replace(DOCS_BOT, volume=34), STALE_KEY)
+
 
 # ════════════════════════════════════════════════════════════════════════════════════════
 # 2. Request generator (pure and seeded)
@@ -1426,8 +1541,9 @@ class Session:
 class Month:
     """Mutable generation state: the RNG, counters, the prompt-cache clock, blackout windows."""
 
-    def __init__(self, seed: int) -> None:
+    def __init__(self, seed: int, period: Period = JUNE) -> None:
         self.rng = random.Random(seed)
+        self.period = period
         self.seq = 0
         self.prompts = 0
         self.cache: dict[tuple[str, ...], int] = {}
@@ -1440,10 +1556,11 @@ class Month:
 
     def prompt_hash(self) -> str:
         self.prompts += 1
-        digest = hashlib.sha256(f"acme-synthetic-prompt-{self.prompts:06d}".encode()).hexdigest()
-        return f"sha256:{digest}"
+        text = f"acme-synthetic-prompt-{self.period.prompt_salt}{self.prompts:06d}"
+        return f"sha256:{hashlib.sha256(text.encode()).hexdigest()}"
 
     def counter(self, name: str, start: int) -> int:
+        start += dict(self.period.counter_shift).get(name, 0)
         self.counters[name] = self.counters.get(name, start) + 1
         return self.counters[name]
 
@@ -1462,21 +1579,23 @@ def prefix_hash(prefix_id: str) -> str:
     return "sha256:" + hashlib.sha256(f"acme-system-prompt:{prefix_id}".encode()).hexdigest()
 
 
-def day_weight(rhythm: Rhythm, day: int) -> float:
-    weekday = (date(2026, 6, 1) + timedelta(days=day)).weekday()
+def day_weight(period: Period, rhythm: Rhythm, day: int) -> float:
+    """Relative traffic on a day of the month (0 = the 1st)."""
+    weekday = (period.first + timedelta(days=day)).weekday()
     w = 1.0 if weekday < 5 else rhythm.weekend
-    w *= 0.92 + 0.16 * day / (DAYS - 1)  # adoption grows through the month
-    if rhythm.crunch and 21 <= day <= 25:
+    w *= 0.92 + 0.16 * day / (period.days - 1)  # adoption grows through the month
+    if rhythm.crunch and period.crunch and period.crunch[0] <= day <= period.crunch[1]:
         w *= 1.12
     return w
 
 
 def sample_start(m: Month, rhythm: Rhythm, day_weights: list[float]) -> int:
+    start, end = m.period.start_ms, m.period.end_ms
     while True:
-        d = m.rng.choices(range(DAYS), weights=day_weights)[0]
+        d = m.rng.choices(range(m.period.days), weights=day_weights)[0]
         h = m.rng.choices(range(24), weights=rhythm.hours)[0]
-        t = START_MS + d * DAY_MS + (h - rhythm.utc_offset) * HOUR_MS + m.rng.randrange(HOUR_MS)
-        if START_MS <= t < END_MS:
+        t = start + d * DAY_MS + (h - rhythm.utc_offset) * HOUR_MS + m.rng.randrange(HOUR_MS)
+        if start <= t < end:
             return t
 
 
@@ -1519,11 +1638,12 @@ def new_session(m: Month, stream: Stream, times: list[int], route: Route | None 
 def plan_sessions(m: Month, stream: Stream, count: int) -> list[Session]:
     """Place ``count`` calls (or ``stream.sessions`` whole sessions) on the month's calendar."""
     sessions: list[Session] = []
+    days, start, end = m.period.days, m.period.start_ms, m.period.end_ms
     if stream.rhythm.kind == "nightly":
-        per_night = [count // DAYS + (1 if d < count % DAYS else 0) for d in range(DAYS)]
+        per_night = [count // days + (1 if d < count % days else 0) for d in range(days)]
         for d, n in enumerate(per_night):
             if n:
-                t = START_MS + d * DAY_MS + 2 * HOUR_MS + m.rng.randrange(5 * MIN_MS)
+                t = start + d * DAY_MS + 2 * HOUR_MS + m.rng.randrange(5 * MIN_MS)
                 times = [t]
                 for _ in range(n - 1):
                     times.append(
@@ -1534,14 +1654,16 @@ def plan_sessions(m: Month, stream: Stream, count: int) -> list[Session]:
                 sessions.append(new_session(m, stream, times))
         return sessions
     if stream.rhythm.kind == "cron":  # 2-5 calls a day at minute 17 of a few fixed hours
-        for d in range(DAYS):
+        for d in range(days):
             hours = sorted(m.rng.sample((2, 8, 11, 14, 17, 20), m.rng.randint(2, 5)))
             for h in hours:
-                t = START_MS + d * DAY_MS + h * HOUR_MS + 17 * MIN_MS + m.rng.randrange(4000)
+                t = start + d * DAY_MS + h * HOUR_MS + 17 * MIN_MS + m.rng.randrange(4000)
                 sessions.append(new_session(m, stream, [t]))
         return sessions
-    lo, hi = stream.days
-    weights = [day_weight(stream.rhythm, d) if lo <= d <= hi else 0.0 for d in range(DAYS)]
+    lo, hi = stream.days or (0, days - 1)
+    weights = [
+        day_weight(m.period, stream.rhythm, d) if lo <= d <= hi else 0.0 for d in range(days)
+    ]
     windows = m.blackouts.get(stream.key, [])
     planned = 0
     while (planned < count) if stream.sessions is None else (len(sessions) < stream.sessions):
@@ -1556,7 +1678,7 @@ def plan_sessions(m: Month, stream: Stream, count: int) -> list[Session]:
         for i in range(size):
             if i:
                 t += m.rng.randint(*route.gap_s) * 1000 + m.rng.randrange(1000)
-            if t >= END_MS or any(a <= t <= b for a, b in windows):
+            if t >= end or any(a <= t <= b for a, b in windows):
                 break
             times.append(t)
         if not times or (stream.sessions is not None and len(times) < size):
@@ -1823,7 +1945,9 @@ def plant_retry_storms(m: Month) -> list[Request]:
     return out
 
 
-def finalise(m: Month, reqs: list[Request]) -> list[Request]:
+def finalise(
+    m: Month, reqs: list[Request], leaked: Sequence[tuple[str, int, int, str]] = LEAKED_SECRETS
+) -> list[Request]:
     """Sort the month and assign ids, OpenRouter hosts, timestamp styles and leaked keys."""
     reqs.sort(key=lambda r: (r.t_ms, r.seq))
     used: set[str] = set()
@@ -1840,7 +1964,7 @@ def finalise(m: Month, reqs: list[Request]) -> list[Request]:
                 r.ts_style = "epoch"
             elif r.stream.region == "eu-central-1" and roll < 0.30:
                 r.ts_style = "offset"
-    for stream_name, day, lines, prefix in LEAKED_SECRETS:
+    for stream_name, day, lines, prefix in leaked:
         candidates = [
             r
             for r in reqs
@@ -1866,7 +1990,7 @@ UUID_CHANNELS = ("helicone", "helicone-csv", "portkey", "langfuse", "bedrock")
 def new_request_id(m: Month, r: Request) -> str:
     if r.channel.startswith("openrouter"):
         return f"gen-{r.t_ms // 1000}-{m.text(ALNUM, 16)}"
-    if r.channel in UUID_CHANNELS:
+    if r.channel in UUID_CHANNELS or r.stream.provider == "bedrock":  # Bedrock's requestId
         return uuid_text(m.text(HEX, 32))
     if r.channel == "litellm" and (r.status == "error" or r.model.vendor == "google"):
         return "chatcmpl-" + uuid_text(m.text(HEX, 32))  # LiteLLM makes its own id
@@ -1891,6 +2015,8 @@ GATEWAY_CHANNELS = ("gateway", "openrouter+gateway", "litellm+gateway")  # in th
 
 def billed_by(r: Request) -> str:
     """Who billed the call (the provider vocabulary of docs/adding-a-source.md)."""
+    if r.stream.provider:
+        return r.stream.provider
     if r.channel.startswith("openrouter"):
         return "openrouter"
     if r.channel == "bedrock":
@@ -1898,12 +2024,14 @@ def billed_by(r: Request) -> str:
     return r.model.vendor
 
 
-def unlogged_requests(reqs: Sequence[Request]) -> list[Request]:
+def unlogged_requests(reqs: Sequence[Request], period: Period = JUNE) -> list[Request]:
     """legacy-batch-key's Anthropic traffic: one pseudo-request per day, in billing exports only.
 
     Sized from the month's logged Anthropic spend (LEGACY_SHARE), so it is a pure function of
-    the requests and every billing writer sees the same amounts.
+    the requests and every billing writer sees the same amounts. It ran in June only.
     """
+    if period != JUNE:
+        return []
     logged = sum((r.cost() or Decimal(0) for r in reqs if billed_by(r) == "anthropic"), Decimal(0))
     model = MODELS["claude-sonnet-4-6"]
     assert model.price is not None
@@ -1933,23 +2061,44 @@ def planted_count(seed: int) -> int:
     return len(generate_month(seed, None))
 
 
+def base_requests(m: Month, streams: Sequence[Stream], base: int) -> list[Request]:
+    """``base`` ordinary calls, split over ``streams`` in proportion to their volumes."""
+    weights = [s.volume for s in streams]
+    exact = [base * w / sum(weights) for w in weights]
+    counts = [math.floor(x) for x in exact]
+    by_remainder = sorted(range(len(exact)), key=lambda i: (counts[i] - exact[i], i))
+    for i in by_remainder[: base - sum(counts)]:
+        counts[i] += 1
+    reqs: list[Request] = []
+    for stream, n in zip(streams, counts, strict=True):
+        reqs += stream_requests(m, stream, n)
+    return reqs
+
+
 def generate_month(seed: int, total: int | None) -> list[Request]:
-    """All calls of the month. ``total`` = number of distinct calls (None: planted calls only)."""
+    """All calls of June. ``total`` = number of distinct calls (None: planted calls only)."""
     m = Month(seed)
     reqs = plant_retry_storms(m)
     for stream in PLANTED_STREAMS:
         reqs += stream_requests(m, stream, stream.volume)
     if total is not None:
-        base = total - len(reqs)
-        weights = [s.volume for s in BASE_STREAMS]
-        exact = [base * w / sum(weights) for w in weights]
-        counts = [math.floor(x) for x in exact]
-        by_remainder = sorted(range(len(exact)), key=lambda i: (counts[i] - exact[i], i))
-        for i in by_remainder[: base - sum(counts)]:
-            counts[i] += 1
-        for stream, n in zip(BASE_STREAMS, counts, strict=True):
-            reqs += stream_requests(m, stream, n)
+        reqs += base_requests(m, BASE_STREAMS, total - len(reqs))
     return finalise(m, reqs)
+
+
+def may_requests(june_total: int) -> int:
+    """May's distinct calls for a June of ``june_total``."""
+    return round(june_total * MAY_SHARE)
+
+
+def generate_may(seed: int, june_total: int) -> list[Request]:
+    """All calls of May, from an RNG of its own (June's draws do not depend on May)."""
+    m = Month(seed + MAY_SEED_DELTA, MAY)
+    reqs: list[Request] = []
+    for stream in MAY_PLANTED_STREAMS:
+        reqs += stream_requests(m, stream, stream.volume)
+    reqs += base_requests(m, MAY_BASE_STREAMS, may_requests(june_total) - len(reqs))
+    return finalise(m, reqs, leaked=())
 
 
 # ════════════════════════════════════════════════════════════════════════════════════════
@@ -2134,13 +2283,15 @@ def gateway_line(r: Request) -> dict[str, object]:
     line: dict[str, object] = {
         "request_id": r.request_id,
         "timestamp": ts,
-        "provider": "openrouter" if double_logged else r.model.vendor,
+        "provider": billed_by(r),
         "model": r.model.or_slug if double_logged else r.model_id,
         "input_tokens": r.uncached,
         "cached_input_tokens": r.cached,
     }
     if r.write_5m or r.write_1h:
         line["cache_write_tokens"] = r.write_5m + r.write_1h
+    if r.write_1h:
+        line["cache_write_1h_tokens"] = r.write_1h
     line["output_tokens"] = r.output
     if r.model.reasoning != "never":
         line["reasoning_tokens"] = r.reasoning
@@ -2176,6 +2327,8 @@ def gateway_line(r: Request) -> dict[str, object]:
         meta["upstream"] = "litellm-proxy"
     meta.update(r.metadata)
     line["metadata"] = meta
+    for name in s.gateway_omit:
+        line.pop(name, None)
     return line
 
 
@@ -2305,7 +2458,7 @@ def derived_uuid(*parts: object) -> str:
 
 
 def day_of(t_ms: int) -> int:
-    """Day index of an instant (0 = June 1, UTC)."""
+    """Day index of an instant (0 = June 1, UTC; May's days are -31 .. -1)."""
     return (t_ms - START_MS) // DAY_MS
 
 
@@ -2336,9 +2489,9 @@ def on_provider(reqs: Sequence[Request], provider: str) -> list[Request]:
     return [r for r in reqs if billed_by(r) == provider]
 
 
-def billable(reqs: Sequence[Request]) -> list[Request]:
+def billable(reqs: Sequence[Request], period: Period = JUNE) -> list[Request]:
     """What the providers bill: every logged request plus the unlogged traffic."""
-    return [*reqs, *unlogged_requests(reqs)]
+    return [*reqs, *unlogged_requests(reqs, period)]
 
 
 def cost_or_zero(r: Request) -> Decimal:
@@ -2778,10 +2931,12 @@ def write_openai_usage_json(reqs: Sequence[Request], path: Path) -> FileStats:
     return stats
 
 
-def write_openai_costs_json(reqs: Sequence[Request], path: Path) -> FileStats:
+def write_openai_costs_json(
+    reqs: Sequence[Request], path: Path, period: Period = JUNE
+) -> FileStats:
     """Costs API, bucket_width=1d, group_by line_item and project_id; one page (limit 31)."""
     stats = FileStats()
-    by_day: dict[int, list[dict[str, object]]] = {d: [] for d in range(DAYS)}
+    by_day: dict[int, list[dict[str, object]]] = {d: [] for d in period.day_indexes}
     for day, item, project, (_, tokens, _, cost) in openai_line_items(reqs):
         by_day[day].append(
             {
@@ -2905,9 +3060,9 @@ ANTHROPIC_TOKEN_TYPES = {  # our part -> (cost report token_type, console token_
 }
 
 
-def anthropic_usage(reqs: Sequence[Request]) -> dict[Key, Tally]:
+def anthropic_usage(reqs: Sequence[Request], period: Period = JUNE) -> dict[Key, Tally]:
     """Everything Anthropic billed (logs + unlogged), per day x model x key."""
-    rs = [r for r in on_provider(billable(reqs), "anthropic") if r.prompt_tokens + r.output]
+    rs = [r for r in on_provider(billable(reqs, period), "anthropic") if r.prompt_tokens + r.output]
     return tally(rs, lambda r: (day_of(r.t_ms), r.model.key, vendor_key(r)))
 
 
@@ -2954,24 +3109,28 @@ def write_anthropic_usage_json(reqs: Sequence[Request], path: Path) -> FileStats
     return stats
 
 
-def anthropic_charges(reqs: Sequence[Request]) -> list[tuple[int, str, str, Charge]]:
+def anthropic_charges(
+    reqs: Sequence[Request], period: Period = JUNE
+) -> list[tuple[int, str, str, Charge]]:
     """(day, model key, key name, charge) per day x model x key x token type."""
     out = []
-    for (day, mkey, key_name), t in anthropic_usage(reqs).items():
+    for (day, mkey, key_name), t in anthropic_usage(reqs, period).items():
         for charge in charges(MODELS[str(mkey)], t):
             out.append((int(day), str(mkey), str(key_name), charge))
     return out
 
 
-def write_anthropic_cost_json(reqs: Sequence[Request], path: Path) -> FileStats:
+def write_anthropic_cost_json(
+    reqs: Sequence[Request], path: Path, period: Period = JUNE
+) -> FileStats:
     """cost_report, group_by workspace_id and description; ``amount`` in cents as a string."""
     groups: dict[tuple[int, str, str, str], Decimal] = {}
-    for day, mkey, key_name, (part, _, _, cost) in anthropic_charges(reqs):
+    for day, mkey, key_name, (part, _, _, cost) in anthropic_charges(reqs, period):
         workspace = anthropic_workspace(key_name)[0] or ""
         k = (day, workspace, mkey, part)
         groups[k] = groups.get(k, Decimal(0)) + cost
     stats = FileStats()
-    by_day: dict[int, list[dict[str, object]]] = {d: [] for d in range(DAYS)}
+    by_day: dict[int, list[dict[str, object]]] = {d: [] for d in period.day_indexes}
     order = list(ANTHROPIC_TOKEN_TYPES)
     for (day, workspace, mkey, part), cost in sorted(
         groups.items(), key=lambda kv: (*kv[0][:3], order.index(kv[0][3]))
@@ -4107,6 +4266,48 @@ CHANNEL_FILES = {
     "bedrock": "`aws/bedrock-invocation-logs/…`",
 }
 
+# May's exports: the same formats as the June files of the same names.
+MAY_START_S = MAY.start_ms // 1000
+MAY_WRITERS: tuple[Output, ...] = (
+    Output(
+        f"openrouter/openrouter_generations_{MAY.label}.csv",
+        "OpenRouter per-generation CSV: the laptops' and docs-bot's calls",
+        "openrouter.ai → Activity → Logs → export CSV",
+        "request",
+        write_openrouter_generations,
+    ),
+    Output(
+        f"openrouter/openrouter_activity_{MAY.label}.csv",
+        "OpenRouter activity CSV grouped by Model (OpenRouter's bill)",
+        "openrouter.ai/activity → 1 Month, group by Model → Export to CSV",
+        "aggregate",
+        write_openrouter_activity,
+    ),
+    Output(
+        f"app-logs/gateway-{MAY.label}.jsonl",
+        "gateway JSONL: every direct provider call of the month",
+        "the gateway's own request log",
+        "request",
+        write_gateway_jsonl,
+    ),
+    Output(
+        f"openai/costs_{MAY.label}.json",
+        "OpenAI Costs API page (1d buckets by line_item and project_id): billed USD",
+        f"GET /v1/organization/costs?start_time={MAY_START_S}&bucket_width=1d&limit=31"
+        "&group_by[]=line_item&group_by[]=project_id (admin key)",
+        "aggregate",
+        partial(write_openai_costs_json, period=MAY),
+    ),
+    Output(
+        f"anthropic/cost_report_{MAY.label}.json",
+        "Anthropic Admin API cost report (1d buckets by workspace_id and description): billed USD",
+        f"GET /v1/organizations/cost_report?starting_at={MAY.first}T00:00:00Z&limit=31"
+        "&group_by[]=workspace_id&group_by[]=description (admin key)",
+        "aggregate",
+        partial(write_anthropic_cost_json, period=MAY),
+    ),
+)
+
 
 # ════════════════════════════════════════════════════════════════════════════════════════
 # The expected report: billed and logged layers per provider and day
@@ -4120,14 +4321,19 @@ BILLING_EXPORTS = {
     "openrouter": f"openrouter/openrouter_activity_{MONTH}.csv",
 }
 PROVIDERS = ("openai", "anthropic", "openrouter", "bedrock", "google", "deepseek", "mistral")
+MAY_BILLING_EXPORTS = {
+    "openai": f"openai/costs_{MAY.label}.json",
+    "anthropic": f"anthropic/cost_report_{MAY.label}.json",
+    "openrouter": f"openrouter/openrouter_activity_{MAY.label}.csv",
+}
 
 
 @dataclass
 class Layers:
-    """Per provider and UTC day: list price of the logged requests, and what was billed."""
+    """Per provider and day of the month: list price of the logged requests, what was billed."""
 
     logged: dict[str, list[Decimal]]
-    billed: dict[str, list[Decimal]]
+    billed: dict[str, list[Decimal]]  # providers with a billing export that month
     console_billed: list[Decimal]  # Anthropic per the Console cost CSV (rounded to cents)
 
     def expected(self, provider: str, day: int) -> Decimal:
@@ -4135,31 +4341,36 @@ class Layers:
 
     @property
     def total(self) -> Decimal:
-        return sum((self.expected(p, d) for p in PROVIDERS for d in range(DAYS)), Decimal(0))
+        days = range(len(self.console_billed))
+        return sum((self.expected(p, d) for p in PROVIDERS for d in days), Decimal(0))
 
 
-def layers(reqs: Sequence[Request]) -> Layers:
-    logged = {p: [Decimal(0)] * DAYS for p in PROVIDERS}
+def layers(
+    reqs: Sequence[Request], period: Period = JUNE, exports: Sequence[str] = tuple(BILLING_EXPORTS)
+) -> Layers:
+    """The expected report: ``exports`` are the providers with a billing export that month."""
+    days, local = period.days, period.local
+    logged = {p: [Decimal(0)] * days for p in PROVIDERS}
     for r in reqs:
         cost = r.cost()
         if cost is not None:
-            logged[billed_by(r)][day_of(r.t_ms)] += cost
-    billed = {p: [Decimal(0)] * DAYS for p in BILLING_EXPORTS}
+            logged[billed_by(r)][local(day_of(r.t_ms))] += cost
+    billed = {p: [Decimal(0)] * days for p in BILLING_EXPORTS}
     for day, _, _, (_, _, _, cost) in openai_line_items(reqs):
-        billed["openai"][day] += cost
-    console = [Decimal(0)] * DAYS
-    for day, _, _, (_, _, _, cost) in anthropic_charges(reqs):
-        billed["anthropic"][day] += cost
-        console[day] += cost.quantize(CENT, rounding=ROUND_HALF_UP)
+        billed["openai"][local(day)] += cost
+    console = [Decimal(0)] * days
+    for day, _, _, (_, _, _, cost) in anthropic_charges(reqs, period):
+        billed["anthropic"][local(day)] += cost
+        console[local(day)] += cost.quantize(CENT, rounding=ROUND_HALF_UP)
     for (bday, mkey, _), t in tally(
         on_provider(reqs, "bedrock"), lambda r: (day_of(r.t_ms), r.model.key, r.model_id)
     ).items():
-        billed["bedrock"][int(bday)] += sum(
+        billed["bedrock"][local(int(bday))] += sum(
             (c[3] for c in charges(MODELS[str(mkey)], t)), Decimal(0)
         )
     for (oday,), t in tally(on_openrouter(reqs), lambda r: (day_of(r.t_ms),)).items():
-        billed["openrouter"][int(oday)] += t.cost_rounded
-    return Layers(logged, billed, console)
+        billed["openrouter"][local(int(oday))] += t.cost_rounded
+    return Layers(logged, {p: v for p, v in billed.items() if p in exports}, console)
 
 
 # ════════════════════════════════════════════════════════════════════════════════════════
@@ -4476,7 +4687,104 @@ def _readme_overlaps(reqs: Sequence[Request]) -> list[str]:
     ]
 
 
-def readme(reqs: Sequence[Request], stats: dict[str, FileStats], seed: int) -> str:
+def _readme_may(
+    june: Sequence[Request], may: Sequence[Request], stats: dict[str, FileStats], seed: int
+) -> list[str]:
+    lay, june_lay = layers(may, MAY, tuple(MAY_BILLING_EXPORTS)), layers(june)
+    errors = sum(r.status == "error" for r in may)
+    first, last = (datetime.fromtimestamp(t / 1000, UTC) for t in (may[0].t_ms, may[-1].t_ms))
+
+    def list_price(rs: Sequence[Request], keep: Callable[[Request], bool]) -> Decimal:
+        return sum((cost_or_zero(r) for r in rs if keep(r)), Decimal(0))
+
+    def change(before: Decimal, after: Decimal) -> str:
+        growth = f"{after / before - 1:+.0%}" if before else "new"
+        return f"{_dollars(before)} → {_dollars(after)} ({growth})"
+
+    def opus(r: Request) -> bool:
+        return r.model.key == "claude-opus-4-8"
+
+    in_both = {s.name for s in (*MAY_BASE_STREAMS, *MAY_PLANTED_STREAMS)}
+    both_june = sum(r.stream.name in in_both for r in june)
+    website = [r for r in june if r.stream.project == "website"]
+    stale = [r for r in may if r.pattern == "stale-key"]
+    lines = [
+        "## May 2026 (the previous month)",
+        "",
+        f"The month before, for the report's month over month: **{len(may):,} distinct "
+        f"requests**, list-price cost **{_dollars(list_price(may, lambda r: True))}**, {errors} "
+        f"failed calls, from {first:%Y-%m-%d %H:%M} to {last:%Y-%m-%d %H:%M} UTC (nothing in "
+        f"May's last hour). Seed `{seed + MAY_SEED_DELTA}` (June's seed − {-MAY_SEED_DELTA}: "
+        "May draws from its own random stream, so June's files do not depend on it). "
+        f"**Expected report total for 2026-05: {usd(lay.total)} USD** ({_dollars(lay.total)}, "
+        f"{lay.total / june_lay.total:.0%} of June's): billed for "
+        + ", ".join(MAY_BILLING_EXPORTS)
+        + ", logged list price for the rest; each request counted once.",
+        "",
+        "The same people, keys and services as in June (less copy-studio), seen through fewer "
+        "exports, each in the format of the June file of the same name. The laptops' and "
+        "docs-bot's calls are in the OpenRouter generations CSV; every direct provider call is "
+        "in the gateway JSONL, because in May forge-agent, Claude Code, support-bot, rag-search, "
+        "the nightly eval, doc-intake (to Bedrock) and release-notes-bot called their providers "
+        "through the company gateway. Those callers' gateway lines carry only the attribution "
+        "their June source records (Claude Code: `project` and `app`; forge-agent: `key_name`, "
+        "no key id; support-bot, the nightly eval, doc-intake and rag-search: no key), so the "
+        "month-over-month rows compare like with like and no May key is unknown to June.",
+        "",
+        "| file | what it is | how to get such an export | granularity | rows | USD |",
+        "|---|---|---|---|---|---:|",
+    ]
+    for out in MAY_WRITERS:
+        st = stats[out.rel]
+        lines.append(
+            f"| `{out.rel}` | {out.what} | {out.obtain} | {out.granularity} | {st.rows:,} | "
+            f"{usd(st.cost)} |"
+        )
+    lines += [
+        "",
+        "| provider | billing export (money) | billed | logged | counted in the expected total |",
+        "|---|---|---:|---:|---|",
+    ]
+    for p in PROVIDERS:
+        logged = sum(lay.logged[p], Decimal(0))
+        if p in lay.billed:
+            billed = usd(sum(lay.billed[p], Decimal(0)))
+            lines.append(
+                f"| {p} | `{MAY_BILLING_EXPORTS[p]}` | {billed} | {usd(logged)} | billed |"
+            )
+        else:
+            lines.append(f"| {p} | — | — | {usd(logged)} | logged |")
+    lines += [
+        "",
+        "Each billing export equals its provider's logged requests on every day (May has no "
+        "unlogged traffic), so May reconciles cleanly; doc-intake's Bedrock calls have no "
+        "billing export for May and count at list price.",
+        "",
+        "What the June report's month over month shows:",
+        "",
+        f"- **Total**: {change(lay.total, june_lay.total)}. The callers of both months made "
+        f"{both_june / len(may) - 1:.0%} more calls in June (adoption grows through both "
+        "months, with the same weekday rhythm; June's release week 06-22 .. 06-26 is busier).",
+        "- **claude-opus-4-8** (list price of its requests): "
+        f"{change(list_price(may, opus), list_price(june, opus))}. Opus use grew in June: in "
+        "May it had a third of its June weight in the model mixes of bob's Cline, forge-agent "
+        "and Claude Code, and Dmitri did not yet autocomplete with it.",
+        f"- **New in June**: the project `website` (copy-studio through Portkey, "
+        f"{_dollars(list_price(website, lambda r: True))}), the unpriced triage canary, "
+        f"legacy-batch-key's unlogged Anthropic traffic "
+        f"({_dollars(list_price(unlogged_requests(june), lambda r: True))}) and the planted "
+        "patterns: May has no waste pattern, no retry storm and no leaked-looking secret.",
+        f"- **Unchanged story**: `proto-experiment-2025` ran its cron job in May too "
+        f"({len(stale)} lines, 2–5 every day, {_dollars(list_price(stale, lambda r: True))}), so "
+        "the May report flags it as a stale key as well. Ivan took up Aider on 05-20, on his "
+        "old MacBook's key `ivan-old-macbook` (he moved to `ivan-laptop` on 06-08).",
+    ]
+    return lines
+
+
+def readme(
+    reqs: Sequence[Request], may: Sequence[Request], stats: dict[str, FileStats], seed: int
+) -> str:
     by_pattern: dict[str, list[Request]] = {}
     for r in reqs:
         if r.pattern:
@@ -4497,7 +4805,7 @@ def readme(reqs: Sequence[Request], stats: dict[str, FileStats], seed: int) -> s
     cancelled_gw = sum(r.status == "cancelled" and r.channel == "gateway" for r in reqs)
     timeouts_with_input = sum(r.uncached > 0 for r in by_pattern.get("retry-storm", []))
     lines = [
-        "# Sample exports — June 2026",
+        "# Sample exports — June 2026 (and May 2026)",
         "",
         "Generated by `scripts/generate_sample_exports.py` (standard library only, seeded, no wall "
         "clock): **do not edit these files by hand** — change the script and regenerate. Every "
@@ -4509,7 +4817,8 @@ def readme(reqs: Sequence[Request], stats: dict[str, FileStats], seed: int) -> s
         f"({errors / len(reqs):.1%}), seen through {len(WRITERS)} exports of "
         f"{len({o.writer for o in WRITERS})} formats. Seed `{seed}`. "
         f"**Expected report total: {usd(lay.total)} USD** (billed where a billing export "
-        "exists, logged otherwise; see *Billed and logged totals*).",
+        "exists, logged otherwise; see *Billed and logged totals*). A smaller previous month, "
+        "for the month over month, is described in *May 2026*.",
         "",
         *_readme_files(stats),
         "",
@@ -4520,6 +4829,8 @@ def readme(reqs: Sequence[Request], stats: dict[str, FileStats], seed: int) -> s
         "use the `global.` profiles, which cost list price.",
         "",
         *_readme_layers(reqs, lay),
+        "",
+        *_readme_may(reqs, may, stats, seed),
         "",
         *_readme_overlaps(reqs),
         "",
@@ -4688,11 +4999,13 @@ def readme(reqs: Sequence[Request], stats: dict[str, FileStats], seed: int) -> s
         "python scripts/generate_sample_exports.py --out /tmp/big --requests 50000 --seed 7",
         "```",
         "",
-        f"`--requests N` (default {DEFAULT_REQUESTS}) is the number of distinct requests: the "
-        "planted patterns keep their size and the ordinary traffic scales. `--seed N` "
-        f"(default {DEFAULT_SEED}) gives a different but equally deterministic month. Output "
+        f"`--requests N` (default {DEFAULT_REQUESTS}) is the number of distinct requests in "
+        "June: the planted patterns keep their size and the ordinary traffic scales; May has "
+        f"{MAY_SHARE:.0%} of it. `--seed N` (default {DEFAULT_SEED}) gives a different but "
+        f"equally deterministic pair of months (May uses N − {-MAY_SEED_DELTA}). Output "
         "depends only on the arguments and on Python's `random` algorithms (stable across "
-        "CPython 3.11+); `--check` compares `.gz` objects by their decompressed content.",
+        "CPython 3.11+); `--check` compares `.gz` objects by their decompressed content and "
+        "leaves the hand-written " + ", ".join(f"`{f}`" for f in HAND_WRITTEN) + " alone.",
         "",
     ]
     return "\n".join(lines)
@@ -4704,23 +5017,28 @@ def readme(reqs: Sequence[Request], stats: dict[str, FileStats], seed: int) -> s
 
 README = "README.md"
 TREES = ("claude-code/projects", "aws/bedrock-invocation-logs")  # folder writers
+HAND_WRITTEN = ("tokaudit.yaml",)  # kept in the output folder, not generated: --check ignores it
 
 
 def write_all(
     out: Path, seed: int, total: int
-) -> tuple[list[str], dict[str, FileStats], list[Request]]:
-    """Write every export and the README; return the written files (relative), stats, requests."""
-    reqs = generate_month(seed, total)
+) -> tuple[list[str], dict[str, FileStats], list[Request], list[Request]]:
+    """Write every export (June's and May's) and the README.
+
+    Returns the written files (relative), the stats per output, June's and May's requests.
+    """
+    june, may = generate_month(seed, total), generate_may(seed, total)
     stats: dict[str, FileStats] = {}
     files: list[str] = []
-    for output in WRITERS:
-        path = out / output.rel
-        (path if output.rel in TREES else path.parent).mkdir(parents=True, exist_ok=True)
-        st = output.writer(reqs, path)
-        stats[output.rel] = st
-        files += [f"{output.rel}/{f}" for f in st.files] if st.files else [output.rel]
-    (out / README).write_text(readme(reqs, stats, seed), encoding="utf-8", newline="\n")
-    return [*files, README], stats, reqs
+    for outputs, reqs in ((WRITERS, june), (MAY_WRITERS, may)):
+        for output in outputs:
+            path = out / output.rel
+            (path if output.rel in TREES else path.parent).mkdir(parents=True, exist_ok=True)
+            st = output.writer(reqs, path)
+            stats[output.rel] = st
+            files += [f"{output.rel}/{f}" for f in st.files] if st.files else [output.rel]
+    (out / README).write_text(readme(june, may, stats, seed), encoding="utf-8", newline="\n")
+    return [*files, README], stats, june, may
 
 
 def same_file(a: Path, b: Path) -> bool:
@@ -4730,14 +5048,10 @@ def same_file(a: Path, b: Path) -> bool:
     return a.read_bytes() == b.read_bytes()
 
 
-#: Files in sample_exports/ kept by hand, not generated: the sample company's settings.
-HAND_WRITTEN = frozenset({"tokaudit.yaml"})
-
-
 def stale_files(out: Path, fresh: Path, files: list[str]) -> list[str]:
     stale = [f for f in files if not (out / f).is_file() or not same_file(out / f, fresh / f)]
     present = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()}
-    return stale + sorted(present - set(files) - HAND_WRITTEN)
+    return stale + sorted(present - set(files) - set(HAND_WRITTEN))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -4767,7 +5081,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     if args.check:
         with tempfile.TemporaryDirectory() as tmp:
-            files, _, _ = write_all(Path(tmp), args.seed, args.requests)
+            files, _, _, _ = write_all(Path(tmp), args.seed, args.requests)
             stale = stale_files(args.out, Path(tmp), files)
         if stale:
             print(f"stale sample exports in {args.out}: {', '.join(stale)}", file=sys.stderr)
@@ -4775,23 +5089,29 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 1
         print(f"sample exports in {args.out} are up to date")
         return 0
-    files, stats, reqs = write_all(args.out, args.seed, args.requests)
-    print(f"{len(reqs)} distinct requests -> {args.out}")
-    for output in WRITERS:
-        st = stats[output.rel]
+    _, stats, reqs, may = write_all(args.out, args.seed, args.requests)
+    for label, month_reqs, outputs, lay in (
+        (JUNE.label, reqs, WRITERS, layers(reqs)),
+        (MAY.label, may, MAY_WRITERS, layers(may, MAY, tuple(MAY_BILLING_EXPORTS))),
+    ):
+        print(f"{label}: {len(month_reqs)} distinct requests -> {args.out}")
+        for output in outputs:
+            st = stats[output.rel]
+            print(
+                f"  {output.rel}: {st.rows} rows"
+                + (f" in {len(st.files)} files" if st.files else "")
+                + f", ${usd(st.cost)}"
+                + (f", {st.unpriced} unpriced" if st.unpriced else "")
+            )
+        for p in PROVIDERS:
+            logged = sum(lay.logged[p], Decimal(0))
+            billed = f"billed {usd(sum(lay.billed[p], Decimal(0)))}, " if p in lay.billed else ""
+            print(f"  {p}: {billed}logged {usd(logged)}")
         print(
-            f"  {output.rel}: {st.rows} rows"
-            + (f" in {len(st.files)} files" if st.files else "")
-            + f", ${usd(st.cost)}"
-            + (f", {st.unpriced} unpriced" if st.unpriced else "")
+            f"{label} expected report total (billed where exported, else logged): "
+            f"{usd(lay.total)} USD"
         )
     print(f"  {README}")
-    lay = layers(reqs)
-    for p in PROVIDERS:
-        logged = sum(lay.logged[p], Decimal(0))
-        billed = f"billed {usd(sum(lay.billed[p], Decimal(0)))}, " if p in lay.billed else ""
-        print(f"  {p}: {billed}logged {usd(logged)}")
-    print(f"expected report total (billed where exported, else logged): {usd(lay.total)} USD")
     return 0
 
 

@@ -69,21 +69,37 @@ def test_sample_month_report_json(runner: CliRunner, sample_store: Path) -> None
     assert data["totals"]["unpriced_requests"] == 20
     assert data["unpriced"][0]["model_raw"] == "acme/llama-ft-support-v3"
     assert set(data["breakdowns"]) >= {"provider", "model", "api_key", "user", "project", "day"}
-    # every bundled rule fires on the waste the sample month plants
-    assert {f["rule"] for f in data["findings"]} == {
-        "overqualification",
-        "regeneration",
-        "context-bloat",
-        "stale-key",
-        "retry-storm",
-        "cache-miss",
-        "output-waste",
+    # every bundled rule fires on exactly the waste the sample month plants, and nowhere else
+    assert {(f["rule"], f["subject"]) for f in data["findings"]} == {
+        ("context-bloat", "rag-search · rag-answer"),
+        ("stale-key", "proto-experiment-2025"),
+        ("cache-miss", "code-review-bot-ci"),
+        ("regeneration", "ewalsh"),
+        ("output-waste", "support-bot · summarize"),
+        ("overqualification", "dvolkov · claude-opus-4-8"),
+        ("overqualification", "dvolkov · gpt-5.5"),
+        ("retry-storm", "ci-runner"),
     }
+    # May is the quieter month before: only the stale key, which spends every month
+    assert data["previous"]["month"] == "2026-05"
+    assert data["previous"]["cost_usd"] == 124.309466
     assert data["rejected"] == []
     # the sample logs a few full-looking fake secrets; only their masked form may surface
     text = json.dumps(data)
     assert "sk-proj-…" in text or "sk-ant-" in text
     assert not re.search(r"sk-(proj|ant-api03)-[A-Za-z0-9_-]{12,}", text)
+
+
+def test_sample_may_is_clean_but_for_the_stale_key(runner: CliRunner, sample_store: Path) -> None:
+    args = ["report", "--month", "2026-05", "--format", "json", "--store", str(sample_store)]
+    code, out, _ = run(runner, *args)
+    assert code == 0
+    data = json.loads(out)
+    assert data["totals"]["cost_usd"] == 124.309466  # the generator's May oracle
+    assert [(f["rule"], f["subject"]) for f in data["findings"]] == [
+        ("stale-key", "proto-experiment-2025")
+    ]
+    assert all(block["difference_usd"] == 0 for block in data["reconciliation"])
 
 
 def test_sample_report_json_matches_golden(
@@ -163,7 +179,9 @@ def test_month_without_data_and_empty_store(
 ) -> None:
     code, _, err = run(runner, "report", "--month", "2026-03", "--store", str(sample_store))
     assert code == 3
-    assert f"{sample_store}: no usage for 2026-03 in the store (months held: 2026-06)" in err
+    assert (
+        f"{sample_store}: no usage for 2026-03 in the store (months held: 2026-05, 2026-06)" in err
+    )
     code, _, err = run(runner, "report", "--month", "2026-06", "--store", str(tmp_path / "none"))
     assert code == 3
     assert "run 'tokaudit ingest PATH' first" in err

@@ -67,7 +67,9 @@ def _headline(report: Report) -> Panel:
     if report.findings:
         body.append("\nestimated avoidable spend ", style="bold")
         body.append(format_usd(t.savings_usd), style="bold yellow")
-        body.append(f" across {len(report.findings)} findings (no dollar counted twice)")
+        count = len(report.findings)
+        noun = "finding" if count == 1 else "findings"
+        body.append(f" across {count} {noun} (no dollar counted twice)")
     if t.unpriced_requests:
         share = t.unpriced_requests / t.requests if t.requests else 0
         body.append(
