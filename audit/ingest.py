@@ -14,6 +14,7 @@ import hashlib
 import os
 import zlib
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,7 +25,7 @@ from polars.exceptions import PolarsError
 from audit.errors import AuditError, ExitCode, SourceError, UsageError
 from audit.normalize import finish, split
 from audit.pricing import PriceBook, load_price_book, resolve_models
-from audit.sources import Detection, ReadOptions, Sample, detect
+from audit.sources import ReadOptions, Sample, SourceAdapter, detect
 from audit.store import Store, StoreWriter, fault_point
 
 #: Rows buffered in memory before they are written as parts (bounds peak memory).
@@ -139,10 +140,8 @@ class _Buffer:
 
 
 def _read_file(
-    path: Path, detection: Detection, options: ReadOptions, book: PriceBook
+    path: Path, adapter: SourceAdapter, options: ReadOptions, book: PriceBook
 ) -> Iterator[tuple[pl.DataFrame, pl.DataFrame]]:
-    adapter = detection.adapter
-    assert adapter is not None
     for chunk in adapter.read(path, options):
         finished = finish(
             chunk, source=adapter.name, source_file=str(path), granularity=adapter.granularity
@@ -195,30 +194,293 @@ def ingest(
     summary = IngestSummary(store=str(store.root))
     observer.started(files)
     with store.writer() as writer:
-        for path, size in files:
-            observer.file_started(path, size)
-            result = _ingest_one(path, writer, options, book)
-            if result.status in {"unrecognised", "empty", "unreadable"}:
-                problem = {
-                    "status": result.status,
-                    "message": result.message,
-                    "candidates": result.candidates,
-                }
-                writer.record_problem(result.path, problem)
-                writer.commit()
-            elif result.status == "unchanged":
-                writer.record_problem(result.path, None)
-            summary.files.append(result)
-            observer.file_done(result, size)
-            fault_point("between-files")
+        run = _Run(writer, options, book, observer, summary)
+        try:
+            for path, size in files:
+                observer.file_started(path, size)
+                run.add(path, size)
+        finally:
+            run.close()
         writer.commit()
     observer.finished(summary)
     return summary
 
 
-def _ingest_one(
-    path: Path, writer: StoreWriter, options: ReadOptions, book: PriceBook
-) -> FileResult:
+@dataclass
+class _Pending:
+    """A small file read and waiting in a batch: its rows are mapped with the others'."""
+
+    path: Path
+    size: int
+    digest: str
+    mtime_ns: int
+    adapter: SourceAdapter
+    result: FileResult
+    raws: list[pl.DataFrame]
+
+
+class _Run:
+    """One ingest run: results in file order, and the batch of small files being gathered.
+
+    Small files of a batchable format (see :attr:`SourceAdapter.batchable`) are extracted
+    one by one but mapped, validated, written and committed together, so a tree of
+    thousands of session files costs a few queries instead of thousands. A file is
+    recorded in the manifest in the same commit that makes its rows visible, so a crash
+    mid-batch loses nothing: the next run re-reads the files that were not recorded.
+
+    One batch is mapped on a worker thread while the next is read: Polars releases the
+    GIL, so reading and splitting files overlaps with decoding on a second core. Writes
+    stay on this thread and in file order (the first file to state a record wins).
+    """
+
+    def __init__(
+        self,
+        writer: StoreWriter,
+        options: ReadOptions,
+        book: PriceBook,
+        observer: IngestObserver,
+        summary: IngestSummary,
+    ) -> None:
+        self.writer = writer
+        self.options = options
+        self.book = book
+        self.observer = observer
+        self.summary = summary
+        self.batch: list[_Pending] = []
+        self.batch_rows = 0
+        self.batch_bytes = 0
+        self.unannounced: list[tuple[FileResult, int]] = []
+        self.formats: dict[Path, SourceAdapter] = {}  # folder -> format of its last file
+        self.unfinished: set[int] = set()  # id() of results whose batch is not written yet
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tokaudit-map")
+        self.in_flight: tuple[list[_Pending], Future[_Mapped]] | None = None
+
+    def add(self, path: Path, size: int) -> None:
+        """Handle one file: at once, or by adding it to the batch."""
+        prepared = _prepare(path, self.writer, self.options, self.formats.get(path.parent))
+        if isinstance(prepared, FileResult):
+            self._settled(prepared, size)
+            return
+        result, stat, digest, adapter = prepared
+        self.formats[path.parent] = adapter
+        if adapter.batchable and stat.st_size <= BATCH_FILE_BYTES:
+            if self.batch and self.batch[0].adapter is not adapter:
+                self.flush_batch()
+            try:
+                raws = [raw for raw in adapter.extract(path, self.options) if raw.height]
+            except READ_ERRORS as exc:
+                result.status, result.message = "unreadable", _describe(exc)
+                self._settled(result, size)
+                return
+            self.batch.append(_Pending(path, size, digest, stat.st_mtime_ns, adapter, result, raws))
+            self.batch_rows += sum(raw.height for raw in raws)
+            self.batch_bytes += sum(int(raw.estimated_size()) for raw in raws)
+            self.unfinished.add(id(result))
+            self._announce_later(result, size)
+            if (
+                self.batch_rows >= BATCH_ROWS
+                or self.batch_bytes >= BATCH_BYTES
+                or len(self.batch) >= BATCH_FILES
+            ):
+                self.flush_batch()
+            return
+        self.drain()
+        _ingest_streamed(path, result, stat, digest, adapter, self.writer, self.options, self.book)
+        self._settled(result, size)
+
+    def _settled(self, result: FileResult, size: int) -> None:
+        if result.status in {"unrecognised", "empty", "unreadable"}:
+            problem = {
+                "status": result.status,
+                "message": result.message,
+                "candidates": result.candidates,
+            }
+            self.writer.record_problem(result.path, problem)
+            self.writer.commit()
+        elif result.status == "unchanged":
+            self.writer.record_problem(result.path, None)
+        self._announce_later(result, size)
+        self._announce()
+
+    def _announce_later(self, result: FileResult, size: int) -> None:
+        self.summary.files.append(result)
+        self.unannounced.append((result, size))
+
+    def _announce(self) -> None:
+        """Report finished files in input order, up to the first one still in a batch."""
+        done = 0
+        for result, size in self.unannounced:
+            if id(result) in self.unfinished:
+                break
+            self.observer.file_done(result, size)
+            done += 1
+        if done:
+            del self.unannounced[:done]
+            fault_point("between-files")
+
+    def flush_batch(self) -> None:
+        """Hand the gathered batch to the worker (after writing the one it is mapping)."""
+        batch, self.batch, self.batch_rows, self.batch_bytes = self.batch, [], 0, 0
+        if not batch:
+            return
+        self._complete()
+        future = self.pool.submit(_map_batch, batch[0].adapter, batch, self.options, self.book)
+        self.in_flight = (batch, future)
+
+    def drain(self) -> None:
+        """Write everything gathered so far: before a streamed file, and at the end."""
+        self.flush_batch()
+        self._complete()
+
+    def close(self) -> None:
+        """Finish the run's batches and stop the worker."""
+        try:
+            self.drain()
+        finally:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+
+    def _complete(self) -> None:
+        if self.in_flight is None:
+            return
+        batch, future = self.in_flight
+        self.in_flight = None
+        mapped: _Mapped | Exception
+        try:
+            mapped = future.result()
+        except (PolarsError, AuditError) as exc:
+            mapped = exc
+        self._write_batch(batch, mapped)
+        for item in batch:
+            self.unfinished.discard(id(item.result))
+        self._announce()
+
+    def _write_batch(self, batch: list[_Pending], mapped: _Mapped | Exception) -> None:
+        if isinstance(mapped, Exception):
+            if len(batch) > 1:
+                # One file's content broke the shared query: map each file alone, so only
+                # that file is reported and every other file still loads.
+                for item in batch:
+                    try:
+                        alone: _Mapped | Exception = _map_batch(
+                            item.adapter, [item], self.options, self.book
+                        )
+                    except (PolarsError, AuditError) as exc:
+                        alone = exc
+                    self._write_batch([item], alone)
+                return
+            item = batch[0]
+            item.result.status, item.result.message = "unreadable", _describe(mapped)
+            self.writer.record_problem(
+                item.result.path,
+                {"status": "unreadable", "message": item.result.message, "candidates": []},
+            )
+            self.writer.commit()
+            return
+        rows, rejects = mapped
+        written = self.writer.append_by_file(rows)
+        if rejects.height:
+            self.writer.append_rejects(rejects)
+        stats = _per_file(rows, rejects)
+        for item in batch:
+            result = item.result
+            read, months, reasons = stats.get(result.path, (0, [], []))
+            result.rows_read = read
+            result.rows_rejected = sum(int(str(reason["rows"])) for reason in reasons)
+            result.rows_loaded = written.get(result.path, 0)
+            result.rows_duplicate = result.rows_read - result.rows_rejected - result.rows_loaded
+            result.reasons = reasons
+            _record(self.writer, item.digest, result, item.size, item.mtime_ns, months)
+        self.writer.commit()
+
+
+_Mapped = tuple[pl.DataFrame, pl.DataFrame]
+
+
+#: Files up to this size are batched with other files of the same batchable format.
+BATCH_FILE_BYTES = 16 * 1024 * 1024
+#: A batch is mapped and committed once it holds this many extracted rows, bytes or files;
+#: rows and bytes bound memory, the file count bounds the work a crash makes the next run redo.
+BATCH_ROWS = 250_000
+BATCH_BYTES = 32 * 1024 * 1024
+BATCH_FILES = 5_000
+#: What a file can raise while it is read (it vanished, it is corrupt, a parser gave up).
+READ_ERRORS = (OSError, EOFError, zlib.error, PolarsError, AuditError)
+
+
+def _map_batch(
+    adapter: SourceAdapter, batch: list[_Pending], options: ReadOptions, book: PriceBook
+) -> _Mapped:
+    """Good rows (models resolved) and rejects of many files' extracted rows, in one query.
+
+    Runs on the worker thread: it only reads its arguments and touches no shared state.
+    """
+    frames = [
+        raw.with_columns(pl.lit(item.result.path).alias("source_file"))
+        for item in batch
+        for raw in item.raws
+    ]
+    if not frames:
+        return pl.DataFrame(), pl.DataFrame()
+    raw = pl.concat(frames, how="diagonal_relaxed")
+    finished = finish(
+        adapter.transform(raw, options),
+        source=adapter.name,
+        source_file=None,
+        granularity=adapter.granularity,
+    )
+    good, bad = split(finished)
+    rows, rejects = pl.collect_all([good, bad])
+    return resolve_models(rows, book), rejects
+
+
+def _per_file(
+    rows: pl.DataFrame, rejects: pl.DataFrame
+) -> dict[str, tuple[int, list[str], list[dict[str, object]]]]:
+    """Per source file of a batch: rows read, months touched, reject reasons."""
+    stats: dict[str, tuple[int, list[str], list[dict[str, object]]]] = {}
+    if rows.height:
+        per_file = rows.group_by("source_file").agg(
+            pl.len().alias("n"), pl.col("ts").dt.strftime("%Y-%m").unique().sort().alias("m")
+        )
+        for name, count, months in per_file.iter_rows():
+            stats[name] = (count, list(months), [])
+    if rejects.height:
+        for (name,), group in rejects.group_by("source_file"):
+            count, months, _ = stats.get(str(name), (0, [], []))
+            stats[str(name)] = (count + group.height, months, _reason_counts(group))
+    return stats
+
+
+def _record(
+    writer: StoreWriter,
+    digest: str,
+    result: FileResult,
+    size: int,
+    mtime_ns: int,
+    months: Iterable[str],
+) -> None:
+    writer.record_file(
+        digest,
+        {
+            "path": result.path,
+            "size": size,
+            "mtime_ns": mtime_ns,
+            "format": result.format,
+            "rows_read": result.rows_read,
+            "rows_loaded": result.rows_loaded,
+            "rows_duplicate": result.rows_duplicate,
+            "rows_rejected": result.rows_rejected,
+            "reasons": result.reasons[:20],
+            "months": sorted(months),
+            "ingested_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        },
+    )
+
+
+def _prepare(
+    path: Path, writer: StoreWriter, options: ReadOptions, likely: SourceAdapter | None = None
+) -> FileResult | tuple[FileResult, os.stat_result, str, SourceAdapter]:
+    """Everything decided before reading rows: skipped, unchanged, or which format it is."""
     shown = str(path)
     if any(fnmatch.fnmatchcase(path.name, pattern) for pattern in DOCUMENTATION):
         return FileResult(shown, "skipped", message="documentation, not an export")
@@ -234,7 +496,7 @@ def _ingest_one(
         if digest in writer.manifest.files:
             previous = writer.manifest.files[digest]
             return FileResult(shown, "unchanged", format=previous.get("format"))
-        detection = detect(Sample.of(path, options))
+        detection = detect(Sample.of(path, options), likely)
     except OSError as exc:
         return FileResult(shown, "unreadable", message=f"cannot read: {exc.strerror or exc}")
     if detection.adapter is None:
@@ -247,12 +509,30 @@ def _ingest_one(
             else "not a text export (binary file)",
             candidates=closest,
         )
-    result = FileResult(shown, "loaded", format=detection.adapter.name)
+    return (
+        FileResult(shown, "loaded", format=detection.adapter.name),
+        stat,
+        digest,
+        detection.adapter,
+    )
+
+
+def _ingest_streamed(
+    path: Path,
+    result: FileResult,
+    stat: os.stat_result,
+    digest: str,
+    adapter: SourceAdapter,
+    writer: StoreWriter,
+    options: ReadOptions,
+    book: PriceBook,
+) -> None:
+    """A large file (or a format read in one stage): chunk by chunk, flushed in bounded batches."""
     buffer = _Buffer(writer)
     rejects: list[pl.DataFrame] = []
     months: set[str] = set()
     try:
-        for rows, bad in _read_file(path, detection, options, book):
+        for rows, bad in _read_file(path, adapter, options, book):
             result.rows_read += rows.height + bad.height
             result.rows_rejected += bad.height
             if bad.height:
@@ -264,36 +544,20 @@ def _ingest_one(
                 result.rows_loaded += buffer.flush()
                 writer.commit()  # progress survives a crash; re-ingest dedups the rest
         result.rows_loaded += buffer.flush()
-    except (OSError, EOFError, zlib.error, PolarsError, AuditError) as exc:
+    except READ_ERRORS as exc:
         # Whatever was flushed stays (it is deduplicated on the next run); the file is not
         # recorded as done, so fixing it and re-running picks it up again.
         result.status = "unreadable"
         result.message = _describe(exc)
         writer.commit()
-        return result
+        return
     all_rejects = pl.concat(rejects) if rejects else None
     if all_rejects is not None:
         writer.append_rejects(all_rejects)
         result.reasons = _reason_counts(all_rejects)
     result.rows_duplicate = result.rows_read - result.rows_rejected - result.rows_loaded
-    writer.record_file(
-        digest,
-        {
-            "path": shown,
-            "size": stat.st_size,
-            "mtime_ns": stat.st_mtime_ns,
-            "format": result.format,
-            "rows_read": result.rows_read,
-            "rows_loaded": result.rows_loaded,
-            "rows_duplicate": result.rows_duplicate,
-            "rows_rejected": result.rows_rejected,
-            "reasons": result.reasons[:20],
-            "months": sorted(months),
-            "ingested_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        },
-    )
+    _record(writer, digest, result, stat.st_size, stat.st_mtime_ns, months)
     writer.commit()
-    return result
 
 
 def _describe(exc: BaseException) -> str:

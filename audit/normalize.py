@@ -9,9 +9,10 @@ with a message naming the field and the offending text, instead of silently beco
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TypeVar
 
 import polars as pl
 
@@ -75,9 +76,17 @@ def _blank_to_null(text: pl.Expr) -> pl.Expr:
     return pl.when(text == "").then(None).otherwise(text)
 
 
-def parse_int(raw: pl.Expr, field: str) -> Parsed:
-    """A whole number; ``"12"``, ``12`` and ``"12.0"`` (spreadsheet exports) are all 12."""
-    text = _blank_to_null(_as_text(raw))
+def _checked(text: pl.Expr, value: pl.Expr, field: str, complaint: str) -> Parsed:
+    """A value and its reason: the cell had text, but it did not parse."""
+    error = (
+        pl.when(text.is_not_null() & value.is_null())
+        .then(pl.concat_str(pl.lit(f"{field}: "), _shown(text), pl.lit(complaint)))
+        .otherwise(None)
+    )
+    return Parsed(value, error)
+
+
+def _int_value(text: pl.Expr) -> pl.Expr:
     as_int = text.str.to_integer(strict=False)
     as_float = text.cast(pl.Float64, strict=False)
     whole_float = (
@@ -85,57 +94,51 @@ def parse_int(raw: pl.Expr, field: str) -> Parsed:
         .then(as_float.cast(pl.Int64, strict=False))
         .otherwise(None)
     )
-    value = pl.coalesce(as_int, whole_float)
-    error = (
-        pl.when(text.is_not_null() & value.is_null())
-        .then(pl.concat_str(pl.lit(f"{field}: "), _shown(text), pl.lit(" is not a whole number")))
-        .otherwise(None)
-    )
-    return Parsed(value, error)
+    return pl.coalesce(as_int, whole_float)
+
+
+def parse_int(raw: pl.Expr, field: str) -> Parsed:
+    """A whole number; ``"12"``, ``12`` and ``"12.0"`` (spreadsheet exports) are all 12."""
+    text = clean_text(raw)
+    return _checked(text, _int_value(text), field, " is not a whole number")
+
+
+def _float_value(text: pl.Expr) -> pl.Expr:
+    value = text.cast(pl.Float64, strict=False)
+    return pl.when(value.is_finite()).then(value).otherwise(None)
 
 
 def parse_float(raw: pl.Expr, field: str) -> Parsed:
     """A measurement such as latency; money never goes through here (see :func:`parse_usd`)."""
-    text = _blank_to_null(_as_text(raw))
-    value = text.cast(pl.Float64, strict=False)
-    error = (
-        pl.when(text.is_not_null() & (value.is_null() | ~value.is_finite()))
-        .then(pl.concat_str(pl.lit(f"{field}: "), _shown(text), pl.lit(" is not a number")))
-        .otherwise(None)
-    )
-    return Parsed(pl.when(value.is_finite()).then(value).otherwise(None), error)
+    text = clean_text(raw)
+    return _checked(text, _float_value(text), field, " is not a number")
+
+
+def _usd_value(text: pl.Expr, *, cents: bool = False) -> pl.Expr:
+    value = parse_money(text)
+    return value / 100 if cents else value
 
 
 def parse_usd(raw: pl.Expr, field: str, *, cents: bool = False) -> Parsed:
     """An exact USD amount; ``cents=True`` for sources reporting cents (Portkey, Anthropic API)."""
-    text = _blank_to_null(_as_text(raw))
-    value = parse_money(text)
-    if cents:
-        value = value / 100
-    error = (
-        pl.when(text.is_not_null() & value.is_null())
-        .then(pl.concat_str(pl.lit(f"{field}: "), _shown(text), pl.lit(" is not an amount")))
-        .otherwise(None)
-    )
-    return Parsed(value, error)
+    text = clean_text(raw)
+    return _checked(text, _usd_value(text, cents=cents), field, " is not an amount")
 
 
-def parse_bool(raw: pl.Expr, field: str) -> Parsed:
-    """true/false in the spellings exports use (``true``, ``TRUE``, ``1``, ``yes``)."""
-    text = _blank_to_null(_as_text(raw)).str.to_lowercase()
-    value = (
+def _bool_value(text: pl.Expr) -> pl.Expr:
+    return (
         pl.when(text.is_in(["true", "1", "yes", "t", "y"]))
         .then(True)
         .when(text.is_in(["false", "0", "no", "f", "n"]))
         .then(False)
         .otherwise(None)
     )
-    error = (
-        pl.when(text.is_not_null() & value.is_null())
-        .then(pl.concat_str(pl.lit(f"{field}: "), _shown(text), pl.lit(" is not true/false")))
-        .otherwise(None)
-    )
-    return Parsed(value, error)
+
+
+def parse_bool(raw: pl.Expr, field: str) -> Parsed:
+    """true/false in the spellings exports use (``true``, ``TRUE``, ``1``, ``yes``)."""
+    text = clean_text(raw).str.to_lowercase()
+    return _checked(text, _bool_value(text), field, " is not true/false")
 
 
 def _epoch_to_ts(number: pl.Expr) -> pl.Expr:
@@ -155,6 +158,22 @@ def _epoch_to_ts(number: pl.Expr) -> pl.Expr:
     ).dt.replace_time_zone("UTC")
 
 
+def _to_ts(text: pl.Expr, fmt: str) -> pl.Expr:
+    return text.str.to_datetime(fmt, strict=False, time_unit="us", time_zone="UTC")
+
+
+def _ts_value(text: pl.Expr) -> pl.Expr:
+    is_number = text.str.contains(r"^-?\d+(\.\d+)?$")
+    from_epoch = pl.when(is_number).then(_epoch_to_ts(text.cast(pl.Float64, strict=False)))
+    # The first format (RFC 3339) is tried on every row; the others only see the rows it
+    # could not parse (the rest are null, which costs nothing), so a file in the common
+    # format pays for one parse per row instead of one per format.
+    first = _to_ts(text, _TS_FORMATS[0])
+    unparsed = pl.when(first.is_null()).then(text)
+    from_text = pl.coalesce([first, *(_to_ts(unparsed, fmt) for fmt in _TS_FORMATS[1:])])
+    return pl.coalesce(from_epoch.otherwise(None), from_text).cast(TS)
+
+
 def parse_ts(raw: pl.Expr, field: str) -> Parsed:
     """Any timestamp an export writes, to UTC microseconds.
 
@@ -162,41 +181,22 @@ def parse_ts(raw: pl.Expr, field: str) -> Parsed:
     s/ms/µs/ns. A timestamp without an offset is UTC: every export we support documents
     UTC for naive times. Out-of-range dates are rejected by :func:`validate`, not here.
     """
-    text = _blank_to_null(_as_text(raw))
-    is_number = text.str.contains(r"^-?\d+(\.\d+)?$")
-    from_epoch = pl.when(is_number).then(_epoch_to_ts(text.cast(pl.Float64, strict=False)))
-    from_text = pl.coalesce(
-        [
-            text.str.to_datetime(fmt, strict=False, time_unit="us", time_zone="UTC")
-            for fmt in _TS_FORMATS
-        ]
-    )
-    value = pl.coalesce(from_epoch.otherwise(None), from_text).cast(TS)
-    error = (
-        pl.when(text.is_not_null() & value.is_null())
-        .then(
-            pl.concat_str(
-                pl.lit(f"{field}: "), _shown(text), pl.lit(" is not a recognised timestamp")
-            )
-        )
-        .otherwise(None)
-    )
-    return Parsed(value, error)
+    text = clean_text(raw)
+    return _checked(text, _ts_value(text), field, " is not a recognised timestamp")
+
+
+def _choice_value(text: pl.Expr, synonyms: Mapping[str, str]) -> pl.Expr:
+    return text.replace_strict(dict(synonyms), default=None, return_dtype=pl.String)
+
+
+def _choice_complaint(synonyms: Mapping[str, str]) -> str:
+    return f" is not one of {'|'.join(sorted(set(synonyms.values())))}"
 
 
 def parse_choice(raw: pl.Expr, field: str, synonyms: Mapping[str, str]) -> Parsed:
     """A closed vocabulary (status, outcome), accepting the spellings sources actually use."""
-    text = _blank_to_null(_as_text(raw)).str.to_lowercase()
-    value = text.replace_strict(dict(synonyms), default=None, return_dtype=pl.String)
-    allowed = "|".join(sorted(set(synonyms.values())))
-    error = (
-        pl.when(text.is_not_null() & value.is_null())
-        .then(
-            pl.concat_str(pl.lit(f"{field}: "), _shown(text), pl.lit(f" is not one of {allowed}"))
-        )
-        .otherwise(None)
-    )
-    return Parsed(value, error)
+    text = clean_text(raw).str.to_lowercase()
+    return _checked(text, _choice_value(text, synonyms), field, _choice_complaint(synonyms))
 
 
 STATUS_WORDS = {
@@ -226,17 +226,40 @@ OUTCOME_WORDS = {
 }
 
 
-_PARSERS = {
-    "int": parse_int,
-    "float": parse_float,
-    "usd": parse_usd,
-    "usd_cents": lambda raw, field: parse_usd(raw, field, cents=True),
-    "bool": parse_bool,
-    "ts": parse_ts,
-    "status": lambda raw, field: parse_choice(raw, field, STATUS_WORDS),
-    "outcome": lambda raw, field: parse_choice(raw, field, OUTCOME_WORDS),
+@dataclass(frozen=True)
+class _Kind:
+    """How one kind of cell parses: text preparation, clean text -> value, and the complaint."""
+
+    value: Callable[[pl.Expr], pl.Expr]
+    complaint: str
+    lowercase: bool = False
+
+
+_KINDS: dict[str, _Kind] = {
+    "int": _Kind(_int_value, " is not a whole number"),
+    "float": _Kind(_float_value, " is not a number"),
+    "usd": _Kind(_usd_value, " is not an amount"),
+    "usd_cents": _Kind(lambda text: _usd_value(text, cents=True), " is not an amount"),
+    "bool": _Kind(_bool_value, " is not true/false", lowercase=True),
+    "ts": _Kind(_ts_value, " is not a recognised timestamp"),
+    "status": _Kind(
+        lambda text: _choice_value(text, STATUS_WORDS),
+        _choice_complaint(STATUS_WORDS),
+        lowercase=True,
+    ),
+    "outcome": _Kind(
+        lambda text: _choice_value(text, OUTCOME_WORDS),
+        _choice_complaint(OUTCOME_WORDS),
+        lowercase=True,
+    ),
 }
 ERROR_PREFIX = "_err."
+_TEXT_PREFIX = "_txt."
+
+
+def _prepared(raw: pl.Expr, kind: _Kind) -> pl.Expr:
+    text = clean_text(raw)
+    return text.str.to_lowercase() if kind.lowercase else text
 
 
 def parse_columns(specs: Mapping[str, tuple[str, str, str]]) -> list[pl.Expr]:
@@ -246,12 +269,43 @@ def parse_columns(specs: Mapping[str, tuple[str, str, str]]) -> list[pl.Expr]:
     int/float/usd/usd_cents/bool/ts/status/outcome. Adapters build frames in stages —
     extract raw text, parse, then derive from the *parsed columns* — because an expression
     that re-embeds parse trees in every derived value makes Polars' planning cost explode.
+    Prefer :func:`parse_frame`, which also stages the parse itself.
     """
     exprs: list[pl.Expr] = []
-    for out, (raw, kind, label) in specs.items():
-        parsed = _PARSERS[kind](pl.col(raw), label)
+    for out, (raw, kind_name, label) in specs.items():
+        kind = _KINDS[kind_name]
+        text = _prepared(pl.col(raw), kind)
+        parsed = _checked(text, kind.value(text), label, kind.complaint)
         exprs += [parsed.value.alias(out), parsed.error.alias(ERROR_PREFIX + out)]
     return exprs
+
+
+FrameT = TypeVar("FrameT", pl.DataFrame, pl.LazyFrame)
+
+
+def parse_frame(frame: FrameT, specs: Mapping[str, tuple[str, str, str]]) -> FrameT:
+    """:func:`parse_columns` in three stages: clean text, values, then reasons.
+
+    Polars does not share common subexpressions here, so a one-stage parse trims and
+    tests each cell's text over and over (once per use inside the value and again inside
+    the reason); staging binds the text and the value to columns once each. Per row this
+    is several times faster on millions of rows; the output is the same.
+    """
+    texts = {
+        out: _prepared(pl.col(raw), _KINDS[kind]).alias(_TEXT_PREFIX + out)
+        for out, (raw, kind, _label) in specs.items()
+    }
+    frame = frame.with_columns(texts.values())
+    frame = frame.with_columns(
+        _KINDS[kind].value(pl.col(_TEXT_PREFIX + out)).alias(out)
+        for out, (_raw, kind, _label) in specs.items()
+    )
+    reasons = []
+    for out, (_raw, kind, label) in specs.items():
+        text = pl.col(_TEXT_PREFIX + out)
+        reason = _checked(text, pl.col(out), label, _KINDS[kind].complaint).error
+        reasons.append(reason.alias(ERROR_PREFIX + out))
+    return frame.with_columns(reasons).drop([_TEXT_PREFIX + out for out in specs])
 
 
 def gather_errors(columns: Iterable[str], *checks: pl.Expr) -> pl.Expr:
@@ -327,7 +381,12 @@ def content_key(source: str, columns: Iterable[str]) -> pl.Expr:
     )
     # Count only among rows that need a content key: a row carrying its own id must not
     # shift the ordinal of its id-less twin, or the same request gets two different keys.
-    ordinal = pl.int_range(pl.len()).over(base, pl.col("record_id").is_null()).cast(pl.String)
+    # Per file, too: two copies of one export are the same requests, not repeats.
+    ordinal = (
+        pl.int_range(pl.len())
+        .over(base, pl.col("source_file"), pl.col("record_id").is_null())
+        .cast(pl.String)
+    )
     return pl.concat_str(base, pl.lit("#"), ordinal)
 
 
@@ -384,15 +443,20 @@ def validate(frame: pl.LazyFrame) -> pl.LazyFrame:
     return frame.with_columns(first_error(*checks).alias(ERROR_COLUMN))
 
 
-def finish(frame: pl.LazyFrame, *, source: str, source_file: str, granularity: str) -> pl.LazyFrame:
+def finish(
+    frame: pl.LazyFrame, *, source: str, source_file: str | None, granularity: str
+) -> pl.LazyFrame:
     """Complete an adapter's frame: provenance, defaults, masking, record ids, shared validation.
 
     Masking runs before anything else reads the strings, so no secret can leak into a
     record id, a tag or a reject. The result still carries ``_error``; :func:`split`
-    separates good rows from rejects.
+    separates good rows from rejects. ``source_file=None`` means the frame already has a
+    ``source_file`` column (rows of many files mapped in one batch).
     """
     names = frame.collect_schema().names()
-    provenance = [pl.lit(source).alias("source"), pl.lit(source_file).alias("source_file")]
+    provenance = [pl.lit(source).alias("source")]
+    if source_file is not None:
+        provenance.append(pl.lit(source_file).alias("source_file"))
     if "granularity" not in names:
         provenance.append(pl.lit(granularity).alias("granularity"))
     if ERROR_COLUMN not in names:

@@ -89,6 +89,9 @@ class Manifest:
         default_factory=dict
     )  # path -> unreadable/unrecognised
     next_part: int = 1
+    _by_stat: dict[tuple[Any, Any, Any], str] | None = field(
+        default=None, repr=False, compare=False
+    )
 
     def to_json(self) -> bytes:
         body = {
@@ -124,15 +127,17 @@ class Manifest:
         return sorted({part["month"] for part in self.parts})
 
     def find_unchanged(self, path: str, size: int, mtime_ns: int) -> str | None:
-        """The content hash of a file already ingested from this path with this size and mtime."""
-        for digest, record in self.files.items():
-            if (
-                record.get("path") == path
-                and record.get("size") == size
-                and record.get("mtime_ns") == mtime_ns
-            ):
-                return digest
-        return None
+        """The content hash of a file already ingested from this path with this size and mtime.
+
+        Indexed on first use: a re-run over a tree of thousands of unchanged files must cost
+        a dictionary lookup per file, not a scan of the whole manifest.
+        """
+        if self._by_stat is None or len(self._by_stat) != len(self.files):
+            self._by_stat = {
+                (record.get("path"), record.get("size"), record.get("mtime_ns")): digest
+                for digest, record in self.files.items()
+            }
+        return self._by_stat.get((path, size, mtime_ns))
 
 
 class Store:
@@ -245,11 +250,19 @@ class StoreWriter:
 
         Returns how many rows were new. Nothing is visible to readers until :meth:`commit`.
         """
+        return sum(self.append_by_file(rows).values())
+
+    def append_by_file(self, rows: pl.DataFrame) -> dict[str, int]:
+        """:meth:`append`, returning how many rows were new per ``source_file``.
+
+        A batch of many files is written in one go; each file's ingest line still says how
+        many of its rows were new and how many were duplicates.
+        """
+        counts: dict[str, int] = {}
         if rows.height == 0:
-            return 0
+            return counts
         rows = rows.unique(subset="record_id", keep="first", maintain_order=True)
         rows = rows.with_columns(pl.col("ts").dt.strftime("%Y-%m").alias("_month"))
-        written = 0
         for (month,), group in rows.group_by("_month", maintain_order=True):
             fresh = (
                 group.drop("_month")
@@ -267,8 +280,9 @@ class StoreWriter:
                 {"path": relative, "month": str(month), "rows": fresh.height}
             )
             self.manifest.next_part += 1
-            written += fresh.height
-        return written
+            for name, rows_new in fresh.group_by("source_file").len().iter_rows():
+                counts[name] = counts.get(name, 0) + rows_new
+        return counts
 
     def append_rejects(self, rejects: pl.DataFrame) -> None:
         """Record rejected rows (file, line, reason) so reports can count and list them."""

@@ -38,10 +38,20 @@ class Detection:
         return [name for name, score in self.scores[:limit] if score > 0]
 
 
-def detect(sample: Sample) -> Detection:
-    """Score every registered adapter on the sample and pick the best."""
+def detect(sample: Sample, likely: SourceAdapter | None = None) -> Detection:
+    """Score every registered adapter on the sample and pick the best.
+
+    ``likely`` is the format of the previous file in the same folder. When that format is
+    :attr:`~SourceAdapter.distinctive` and claims the sample with full confidence, no
+    other format could win, so the others are not scored: a folder of thousands of
+    session transcripts is detected at the cost of one sniffer per file.
+    """
     if sample.is_binary:
         return Detection(None, [])
+    if likely is not None and likely.distinctive is not None:
+        score = likely.sniff(sample)
+        if score >= likely.distinctive:
+            return Detection(likely, [(likely.name, score)])
     scores = sorted(
         ((name, adapter.sniff(sample)) for name, adapter in SOURCES.items()),
         key=lambda item: (-item[1], item[0]),

@@ -92,7 +92,7 @@ def open_binary(path: Path) -> BinaryIO:
 class ReadOptions:
     """Per-run settings an adapter may need: the user's config and chunk sizes."""
 
-    chunk_lines: int = 1_000_000
+    chunk_lines: int = 250_000
     chunk_bytes: int = 64 * 1024 * 1024
     config: Config = field(default_factory=Config)
 
@@ -241,6 +241,37 @@ class SourceAdapter(ABC):
     @abstractmethod
     def sniff(self, sample: Sample) -> float:
         """Confidence 0..1 that the file is in this format, from its content."""
+
+    #: A score at or above which no other format can claim a file (set only when the
+    #: format's markers are unique to it); lets :func:`audit.sources.detect` skip the rest.
+    distinctive: ClassVar[float | None] = None
+    #: Whether the adapter reads in two stages (:meth:`extract`, :meth:`transform`), so that
+    #: ingest can map the rows of many small files in one query. Thousands of small files
+    #: (a Claude Code projects tree) would otherwise pay Polars' planning cost once each.
+    batchable: ClassVar[bool] = False
+
+    def extract(self, path: Path, options: ReadOptions) -> Iterator[pl.DataFrame]:
+        """Batchable adapters: the per-file stage, eager and cheap (lines decoded, raw fields).
+
+        Frames carry ``source_line`` and ``_error``; anything that must be decided per file
+        (a header, which keys the file uses) is decided here.
+        """
+        raise NotImplementedError(f"{self.name} is not batchable")
+
+    def transform(self, frame: pl.DataFrame, options: ReadOptions) -> pl.LazyFrame:
+        """Batchable adapters: map raw rows of one or many files onto canonical columns.
+
+        ``frame`` is :meth:`extract` output with a ``source_file`` column, possibly from
+        several files; the result keeps ``source_file``, and any per-file rule (such as
+        deduplication within a file) must partition by it.
+        """
+        raise NotImplementedError(f"{self.name} is not batchable")
+
+    def read_in_stages(self, path: Path, options: ReadOptions) -> Iterator[pl.LazyFrame]:
+        """:meth:`read` for a batchable adapter: its two stages applied to one file."""
+        name = pl.lit(str(path)).alias("source_file")
+        for raw in self.extract(path, options):
+            yield self.transform(raw.with_columns(name), options).drop("source_file")
 
     @abstractmethod
     def read(self, path: Path, options: ReadOptions) -> Iterator[pl.LazyFrame]:

@@ -54,10 +54,18 @@ from typing import Any
 import polars as pl
 
 from audit.money import money_lit
-from audit.normalize import ERROR_COLUMN, clean_text, gather_errors, parse_columns, tags_json
+from audit.normalize import ERROR_COLUMN, clean_text, gather_errors, parse_frame, tags_json
 from audit.sources import source
 from audit.sources.base import ReadOptions, Sample, SourceAdapter
-from audit.sources.jsonlines import DOC, LINE, decode_objects, iter_lines
+from audit.sources.jsonlines import (
+    DOC,
+    LINE,
+    binary_lines,
+    broken_stream,
+    decode_objects,
+    iter_line_blocks,
+    text_lines,
+)
 
 S = pl.String
 
@@ -95,6 +103,8 @@ LINE_SCHEMA = pl.Struct(
     }
 )
 SYNTHETIC = "<synthetic>"
+#: A usage line contains both; lines without them are never decoded.
+_USAGE_NEEDLES = (b'"usage"', b'"assistant"')
 _LINE_TYPES = {
     "user",
     "assistant",
@@ -178,20 +188,29 @@ class ClaudeCodeTranscript(SourceAdapter):
             return 0.8
         return 0.0
 
+    batchable = True
+    #: Every sampled line has a transcript's shape (sessionId with uuid/parentUuid/message).
+    distinctive = 0.95
+
     def read(self, path: Path, options: ReadOptions) -> Iterator[pl.LazyFrame]:
+        return self.read_in_stages(path, options)
+
+    def extract(self, path: Path, options: ReadOptions) -> Iterator[pl.DataFrame]:
+        """The file's candidate usage lines as bytes: decoding is done once per batch."""
         parts: list[pl.DataFrame] = []
-        for lines in iter_lines(path, options.chunk_bytes):
-            maybe_usage = lines.filter(
-                pl.col(ERROR_COLUMN).is_not_null()
-                | (
-                    pl.col(LINE).str.contains('"usage"', literal=True)
-                    & pl.col(LINE).str.contains('"assistant"', literal=True)
-                )
-            )
-            if maybe_usage.height:
-                parts.append(_extract(decode_objects(maybe_usage, LINE_SCHEMA)))
+        for block in iter_line_blocks(path, options.chunk_bytes):
+            if block.parts:
+                found = binary_lines(block.parts, block.first_line, *_USAGE_NEEDLES)
+                if found.height:
+                    parts.append(found)
+            if block.error:
+                broken = broken_stream(block.first_line + len(block.parts), block.error)
+                parts.append(broken.with_columns(pl.col(LINE).cast(pl.Binary)))
         if parts:
-            yield _map(pl.concat(parts, how="vertical"))
+            yield pl.concat(parts, how="diagonal")
+
+    def transform(self, frame: pl.DataFrame, options: ReadOptions) -> pl.LazyFrame:
+        return _map(_extract(decode_objects(text_lines(frame), LINE_SCHEMA)))
 
 
 def _extract(decoded: pl.DataFrame) -> pl.DataFrame:
@@ -202,7 +221,7 @@ def _extract(decoded: pl.DataFrame) -> pl.DataFrame:
         for part in path:
             value = value.struct.field(part)
         columns.append(value.alias(name))
-    frame = decoded.select("source_line", ERROR_COLUMN, *columns)
+    frame = decoded.select("source_file", "source_line", ERROR_COLUMN, *columns)
     is_usage = (pl.col("r.type") == "assistant") & pl.col("r.usage").is_not_null()
     return frame.filter(pl.col(ERROR_COLUMN).is_not_null() | is_usage.fill_null(False)).drop(
         "r.type", "r.usage"
@@ -210,25 +229,24 @@ def _extract(decoded: pl.DataFrame) -> pl.DataFrame:
 
 
 def _map(frame: pl.DataFrame) -> pl.LazyFrame:
-    lazy = frame.lazy().with_columns(
-        parse_columns(
-            {
-                "ts": ("r.ts", "ts", "timestamp"),
-                "input_tokens": ("r.in", "int", "message.usage.input_tokens"),
-                "output_tokens": ("r.out", "int", "message.usage.output_tokens"),
-                "p.cw": ("r.cw", "int", "message.usage.cache_creation_input_tokens"),
-                "cached_input_tokens": ("r.cr", "int", "message.usage.cache_read_input_tokens"),
-                "p.5m": ("r.5m", "int", "cache_creation.ephemeral_5m_input_tokens"),
-                "cache_write_1h_tokens": (
-                    "r.1h",
-                    "int",
-                    "cache_creation.ephemeral_1h_input_tokens",
-                ),
-                "p.cost": ("r.cost", "usd", "costUSD"),
-                "p.api_error": ("r.api_error", "bool", "isApiErrorMessage"),
-                "p.sidechain": ("r.sidechain", "bool", "isSidechain"),
-            }
-        )
+    lazy = parse_frame(
+        frame.lazy(),
+        {
+            "ts": ("r.ts", "ts", "timestamp"),
+            "input_tokens": ("r.in", "int", "message.usage.input_tokens"),
+            "output_tokens": ("r.out", "int", "message.usage.output_tokens"),
+            "p.cw": ("r.cw", "int", "message.usage.cache_creation_input_tokens"),
+            "cached_input_tokens": ("r.cr", "int", "message.usage.cache_read_input_tokens"),
+            "p.5m": ("r.5m", "int", "cache_creation.ephemeral_5m_input_tokens"),
+            "cache_write_1h_tokens": (
+                "r.1h",
+                "int",
+                "cache_creation.ephemeral_1h_input_tokens",
+            ),
+            "p.cost": ("r.cost", "usd", "costUSD"),
+            "p.api_error": ("r.api_error", "bool", "isApiErrorMessage"),
+            "p.sidechain": ("r.sidechain", "bool", "isSidechain"),
+        },
     )
     split_known = pl.col("p.5m").is_not_null() | pl.col("cache_write_1h_tokens").is_not_null()
     msg_id, request = clean_text(pl.col("r.msg_id")), clean_text(pl.col("r.request"))
@@ -256,8 +274,10 @@ def _map(frame: pl.DataFrame) -> pl.LazyFrame:
     lazy = lazy.with_columns(
         total.alias("_total"),
         pl.when(pl.col(ERROR_COLUMN).is_null() & msg_id.is_not_null() & pl.col("ts").is_not_null())
-        .then(pl.concat_str(msg_id, pl.lit("\n"), request.fill_null("")))
-        .otherwise(pl.concat_str(pl.lit("#"), pl.col("source_line").cast(S)))
+        .then(pl.concat_str(pl.col("source_file"), msg_id, request.fill_null(""), separator="\n"))
+        .otherwise(
+            pl.concat_str(pl.col("source_file"), pl.col("source_line").cast(S), separator="#")
+        )
         .alias("_key"),
     )
     lazy = lazy.filter(pl.col("_total") == pl.col("_total").max().over("_key"))
@@ -296,9 +316,9 @@ def _map(frame: pl.DataFrame) -> pl.LazyFrame:
             }
         ).alias("tags"),
     )
-    return lazy.sort("source_line").select(
-        "record_id", "source_line", "ts", "provider", "model_raw", "service_tier", "project",
-        "app", "session_id", "status", "input_tokens", "cached_input_tokens",
-        "cache_write_tokens", "cache_write_1h_tokens", "output_tokens", "reported_cost_usd",
-        "tags", ERROR_COLUMN,
+    return lazy.sort("source_file", "source_line", maintain_order=True).select(
+        "record_id", "source_file", "source_line", "ts", "provider", "model_raw",
+        "service_tier", "project", "app", "session_id", "status", "input_tokens",
+        "cached_input_tokens", "cache_write_tokens", "cache_write_1h_tokens", "output_tokens",
+        "reported_cost_usd", "tags", ERROR_COLUMN,
     )  # fmt: skip

@@ -57,7 +57,7 @@ from audit.normalize import (
     MAX_TAG_VALUE_CHARS,
     clean_text,
     gather_errors,
-    parse_columns,
+    parse_frame,
     tags_json,
 )
 from audit.sources import source
@@ -659,7 +659,7 @@ def _map(frame: pl.DataFrame, layout: Layout, lookup: Mapping[str, str]) -> pl.L
     specs = {
         f"p.{field}": (f"f.{field}", kind, _label(layout, field)) for field, kind in _PARSED.items()
     }
-    lazy = frame.lazy().with_columns(parse_columns(specs))
+    lazy = parse_frame(frame.lazy(), specs)
 
     # Stage 3: derive canonical values from the parsed columns.
     input_col, cached = pl.col("p.input_tokens"), pl.col("p.cached_input_tokens")

@@ -9,8 +9,11 @@ number, expected an object") while every good line of the chunk still loads.
 
 from __future__ import annotations
 
+import io
 import json
+import os
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,77 +26,132 @@ from audit.sources.base import open_binary
 LINE = "line"
 DOC = "doc"
 _BISECT_FLOOR = 16
+_ORDER = "_order"
 
 
-def _lines_frame(parts: list[bytes], first_line: int) -> pl.DataFrame:
-    """Number the lines, decode UTF-8, drop blank ones; undecodable lines carry a reason."""
-    raw = pl.Series(LINE, parts, dtype=pl.Binary)
+def text_lines(frame: pl.DataFrame) -> pl.DataFrame:
+    """Decode a ``line`` column of bytes as UTF-8, strip it, and drop blank lines.
+
+    Lines that are not UTF-8 carry a reason in ``_error`` instead (an ``_error`` already
+    present is kept). Works on the lines of one file or of a batch of files.
+    """
+    raw = frame.get_column(LINE)
+    known = frame.get_column(ERROR_COLUMN) if ERROR_COLUMN in frame.columns else None
     try:
         text = raw.cast(pl.String)
-        errors = pl.Series(ERROR_COLUMN, [None] * len(parts), dtype=pl.String)
+        errors = (
+            known
+            if known is not None
+            else pl.repeat(None, frame.height, dtype=pl.String, eager=True)
+        )
     except PolarsError:  # some line is not UTF-8: decode line by line, only on this slow path
         decoded: list[str | None] = []
         reasons: list[str | None] = []
-        for part in parts:
+        for part in raw.to_list():
             try:
-                decoded.append(part.decode("utf-8"))
+                decoded.append(None if part is None else part.decode("utf-8"))
                 reasons.append(None)
             except UnicodeDecodeError as exc:
                 decoded.append(None)
                 reasons.append(f"invalid UTF-8 at byte {exc.start}")
         text = pl.Series(LINE, decoded, dtype=pl.String)
         errors = pl.Series(ERROR_COLUMN, reasons, dtype=pl.String)
-    frame = pl.DataFrame(
-        {
-            "source_line": pl.int_range(
-                first_line, first_line + len(parts), eager=True, dtype=pl.Int64
-            ),
-            LINE: text.str.strip_chars(),
-            ERROR_COLUMN: errors,
-        }
-    )
+        if known is not None:
+            errors = known.fill_null(errors)
+    frame = frame.with_columns(text.str.strip_chars().alias(LINE), errors.alias(ERROR_COLUMN))
     return frame.filter(pl.col(ERROR_COLUMN).is_not_null() | (pl.col(LINE) != ""))
 
 
-def iter_lines(path: Path, chunk_bytes: int = 64 * 1024 * 1024) -> Iterator[pl.DataFrame]:
-    """Yield frames of ``source_line`` (1-based), ``line`` and ``_error`` for non-blank lines.
+def _lines_frame(parts: list[bytes], first_line: int) -> pl.DataFrame:
+    """Number the lines, decode UTF-8, drop blank ones; undecodable lines carry a reason."""
+    return text_lines(binary_lines(parts, first_line))
 
-    A final line without a newline (a log still being written) is yielded like any other;
-    if it is cut mid-object it fails to decode and is rejected with that reason. Gzip files
-    are decompressed as they stream.
+
+def binary_lines(parts: list[bytes], first_line: int, *needles: bytes) -> pl.DataFrame:
+    """Numbered lines as bytes; with ``needles``, only the lines containing all of them.
+
+    A literal byte test is the cheap prefilter that spares decoding (and UTF-8 checking)
+    the lines of a log that cannot matter, such as a transcript's huge tool outputs.
     """
-    broken: str | None = None
+    raw = pl.Series(LINE, parts, dtype=pl.Binary)
+    numbers = pl.int_range(first_line, first_line + len(parts), eager=True, dtype=pl.Int64)
+    if needles:
+        keep = raw.bin.contains(needles[0])
+        for needle in needles[1:]:
+            keep &= raw.bin.contains(needle)
+        raw, numbers = raw.filter(keep), numbers.filter(keep)
+    return pl.DataFrame([numbers.alias("source_line"), raw])
+
+
+@dataclass
+class LineBlock:
+    """Consecutive lines of a file as bytes; ``error`` is set when the stream broke after them."""
+
+    first_line: int
+    parts: list[bytes]
+    error: str | None = None
+
+
+def iter_line_blocks(path: Path, chunk_bytes: int = 64 * 1024 * 1024) -> Iterator[LineBlock]:
+    """Split a file into lines in bounded blocks, never holding the whole file.
+
+    A final line without a newline (a log still being written) is yielded like any other.
+    Gzip files are decompressed as they stream; a truncated or corrupt stream ends early
+    with a last block whose ``error`` says so (every line before the damage is kept).
+    """
     with open_binary(path) as handle:
         carry = b""
         next_line = 1
         first = True
+        # Ask for no more than the file holds: a read() of 64 MiB allocates 64 MiB up front,
+        # which for thousands of small files costs more than reading them.
+        try:
+            left = os.fstat(handle.fileno()).st_size + 1
+        except (OSError, io.UnsupportedOperation):
+            left = None  # a decompressing stream: size unknown
         while True:
-            block = handle.read(chunk_bytes)
+            want = chunk_bytes if left is None or left <= 0 else min(chunk_bytes, left)
+            block = handle.read(want)  # a file that grew meanwhile is read on in chunks
             if not block:
-                # A truncated or corrupt compressed stream ends early: every line decoded so
-                # far is kept and the damage is reported as a rejected line, not a lost file.
-                broken = getattr(handle, "error", None)
                 break
+            if left is not None:
+                left -= len(block)
             if first:
                 block = block.removeprefix(b"\xef\xbb\xbf")
                 first = False
-            data = carry + block
+            data = carry + block if carry else block
             cut = data.rfind(b"\n")
             if cut < 0:
                 carry = data
                 continue
             body, carry = data[:cut], data[cut + 1 :]
             parts = body.split(b"\n")
-            yield _lines_frame(parts, next_line)
+            yield LineBlock(next_line, parts)
             next_line += len(parts)
-        if carry.strip():
-            yield _lines_frame([carry], next_line)
-            next_line += 1
-    if broken:
-        yield pl.DataFrame(
-            {"source_line": [next_line], LINE: [None], ERROR_COLUMN: [broken]},
-            schema={"source_line": pl.Int64, LINE: pl.String, ERROR_COLUMN: pl.String},
-        )
+        tail = [carry] if carry.strip() else []
+        broken = getattr(handle, "error", None)
+        if tail or broken:
+            yield LineBlock(next_line, tail, broken)
+
+
+def broken_stream(line: int, reason: str) -> pl.DataFrame:
+    """The reject row that records where a compressed stream broke."""
+    return pl.DataFrame(
+        {"source_line": [line], LINE: [None], ERROR_COLUMN: [reason]},
+        schema={"source_line": pl.Int64, LINE: pl.String, ERROR_COLUMN: pl.String},
+    )
+
+
+def iter_lines(path: Path, chunk_bytes: int = 64 * 1024 * 1024) -> Iterator[pl.DataFrame]:
+    """Yield frames of ``source_line`` (1-based), ``line`` and ``_error`` for non-blank lines.
+
+    A final line cut mid-object fails to decode later and is rejected with that reason.
+    """
+    for block in iter_line_blocks(path, chunk_bytes):
+        if block.parts:
+            yield _lines_frame(block.parts, block.first_line)
+        if block.error:
+            yield broken_stream(block.first_line + len(block.parts), block.error)
 
 
 def _kind(value: Any) -> str:
@@ -181,7 +239,8 @@ def decode_objects(lines: pl.DataFrame, dtype: pl.Struct) -> pl.DataFrame:
     ``_error`` and a null ``doc``; the result keeps every input row, in order.
     """
     not_object = pl.col(LINE).is_not_null() & ~pl.col(LINE).str.starts_with("{")
-    lines = lines.with_columns(
+    # Input order, not line number: a batch holds lines of several files.
+    lines = lines.with_row_index(_ORDER).with_columns(
         pl.when(pl.col(ERROR_COLUMN).is_null() & not_object)
         .then(pl.lit("line is not a JSON object"))
         .otherwise(pl.col(ERROR_COLUMN))
@@ -192,4 +251,4 @@ def decode_objects(lines: pl.DataFrame, dtype: pl.Struct) -> pl.DataFrame:
         pl.lit(None, dtype=dtype).alias(DOC)
     )
     decoded = _decode_robust(good, dtype) if good.height else []
-    return pl.concat([*decoded, bad], how="vertical").sort("source_line")
+    return pl.concat([*decoded, bad], how="vertical").sort(_ORDER).drop(_ORDER)

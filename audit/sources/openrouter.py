@@ -12,7 +12,14 @@ from pathlib import Path
 
 import polars as pl
 
-from audit.normalize import ERROR_COLUMN, clean_text, gather_errors, parse_columns, tags_json
+from audit.normalize import (
+    ERROR_COLUMN,
+    clean_text,
+    gather_errors,
+    parse_columns,
+    parse_frame,
+    tags_json,
+)
 from audit.sources import source
 from audit.sources.base import ReadOptions, Sample, SourceAdapter, header_score
 from audit.sources.tables import col, iter_csv
@@ -61,19 +68,19 @@ class OpenRouterGenerationsCsv(SourceAdapter):
             col(cols, "cost_total").alias("r.cost"),
             col(cols, "generation_time_ms").alias("r.latency"),
             col(cols, "cancelled").alias("r.cancelled"),
-        ).with_columns(
-            parse_columns(
-                {
-                    "prompt": ("r.prompt", "int", "tokens_prompt"),
-                    "output_tokens": ("r.completion", "int", "tokens_completion"),
-                    "reasoning_tokens": ("r.reasoning", "int", "tokens_reasoning"),
-                    "cached_input_tokens": ("r.cached", "int", "tokens_cached"),
-                    "ts": ("r.created", "ts", "created_at"),
-                    "reported_cost_usd": ("r.cost", "usd", "cost_total"),
-                    "latency_ms": ("r.latency", "float", "generation_time_ms"),
-                    "cancelled": ("r.cancelled", "bool", "cancelled"),
-                }
-            )
+        )
+        frame = parse_frame(
+            frame,
+            {
+                "prompt": ("r.prompt", "int", "tokens_prompt"),
+                "output_tokens": ("r.completion", "int", "tokens_completion"),
+                "reasoning_tokens": ("r.reasoning", "int", "tokens_reasoning"),
+                "cached_input_tokens": ("r.cached", "int", "tokens_cached"),
+                "ts": ("r.created", "ts", "created_at"),
+                "reported_cost_usd": ("r.cost", "usd", "cost_total"),
+                "latency_ms": ("r.latency", "float", "generation_time_ms"),
+                "cancelled": ("r.cancelled", "bool", "cancelled"),
+            },
         )
         finish_reason = clean_text(col(cols, "finish_reason_normalized")).str.to_lowercase()
         variant = clean_text(col(cols, "variant")).str.to_lowercase()

@@ -1,0 +1,215 @@
+"""Small files mapped in batches: the same store and the same per-file report as one by one."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import polars as pl
+import pytest
+from polars.exceptions import ComputeError
+
+import audit.ingest as ingest_module
+from audit.errors import ExitCode
+from audit.ingest import FileResult, IngestObserver, IngestSummary, ingest
+from audit.sources.claude_code import ClaudeCodeTranscript
+from audit.store import Store
+
+from conftest import FIXTURES, write
+
+SESSION_FILE = FIXTURES / "sources" / "claude-code" / "session.jsonl"
+AGENT_FILE = FIXTURES / "sources" / "claude-code" / "agent-a1b2c3.jsonl"
+
+
+def assistant(msg_id: str, request: str, output: int, minute: int = 0) -> str:
+    return json.dumps(
+        {
+            "type": "assistant",
+            "sessionId": "s-1",
+            "uuid": f"u-{msg_id}-{output}",
+            "requestId": request,
+            "timestamp": f"2026-06-03T10:{minute:02d}:00.000Z",
+            "cwd": "/home/dev/src/app",
+            "message": {
+                "id": msg_id,
+                "model": "claude-sonnet-4-5",
+                "usage": {"input_tokens": 10, "output_tokens": output},
+            },
+        }
+    )
+
+
+def build_tree(root: Path) -> Path:
+    """Sessions with streamed duplicates, a resumed session, a bad line, and a subagent."""
+    projects = root / "projects"
+    app = projects / "-home-dev-src-app"
+    write(app / "a-session.jsonl", SESSION_FILE.read_bytes())
+    subagents = app / "a-session" / "subagents"
+    subagents.mkdir(parents=True)
+    shutil.copy(AGENT_FILE, subagents / "agent-1.jsonl")
+    lines = [assistant("m1", "r1", 5), assistant("m1", "r1", 9), assistant("m2", "r2", 4, 1)]
+    write(app / "b-session.jsonl", "\n".join(lines) + "\n")
+    resumed = [
+        assistant("m2", "r2", 4, 1),
+        assistant("m3", "r3", 7, 2),
+        '{"type": "assistant", "usage": cut',
+    ]
+    write(projects / "-home-dev-src-lib" / "c-session.jsonl", "\n".join(resumed) + "\n")
+    write(app / "README.md", "notes\n")
+    return projects
+
+
+def stored(store: Store) -> list[dict]:
+    return store.scan().collect().sort("record_id").to_dicts()
+
+
+def outcome(summary: IngestSummary) -> list[tuple]:
+    return [
+        (
+            Path(f.path).name,
+            f.status,
+            f.rows_read,
+            f.rows_loaded,
+            f.rows_duplicate,
+            f.rows_rejected,
+            f.reasons,
+        )
+        for f in summary.files
+    ]
+
+
+@pytest.mark.parametrize(
+    "setting", [("BATCH_FILES", 1), ("BATCH_FILE_BYTES", 0), ("BATCH_ROWS", 2)]
+)
+def test_batched_ingest_equals_one_file_at_a_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, setting: tuple[str, int]
+) -> None:
+    projects = build_tree(tmp_path)
+    batched_store = Store(tmp_path / "batched")
+    batched = ingest([projects], batched_store)
+
+    monkeypatch.setattr(ingest_module, setting[0], setting[1])
+    alone_store = Store(tmp_path / "alone")
+    alone = ingest([projects], alone_store)
+
+    assert outcome(batched) == outcome(alone)
+    assert stored(batched_store) == stored(alone_store)
+    # the facts themselves, so the two cannot agree by both being wrong
+    by_name = {row[0]: row for row in outcome(batched)}
+    assert by_name["b-session.jsonl"][1:6] == ("loaded", 2, 2, 0, 0)
+    assert by_name["c-session.jsonl"][1:6] == ("loaded", 3, 1, 1, 1)  # m2 was in b-session
+    assert by_name["README.md"][1] == "skipped"
+    m1 = [row for row in stored(batched_store) if row["record_id"] == "m1:r1"]
+    assert [row["output_tokens"] for row in m1] == [9]  # the streamed line with the final usage
+
+
+def test_a_file_that_breaks_the_shared_query_fails_alone(
+    tmp_path: Path, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    projects = build_tree(tmp_path)
+    real = ClaudeCodeTranscript.transform
+
+    def poisoned(self: ClaudeCodeTranscript, frame: pl.DataFrame, options: object) -> pl.LazyFrame:
+        if frame.get_column("source_file").str.contains("b-session").any():
+            raise ComputeError("simulated failure on b-session")
+        return real(self, frame, options)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(ClaudeCodeTranscript, "transform", poisoned)
+    summary = ingest([projects], store)
+    status = {Path(f.path).name: (f.status, f.message) for f in summary.files}
+    assert status["b-session.jsonl"] == ("unreadable", "simulated failure on b-session")
+    assert status["a-session.jsonl"][0] == status["c-session.jsonl"][0] == "loaded"
+    assert summary.exit_code == ExitCode.DATA
+    assert "m1:r1" not in {row["record_id"] for row in stored(store)}
+    # without b-session in the store, c-session's m2 is new
+    assert {Path(f.path).name: f.rows_loaded for f in summary.files}["c-session.jsonl"] == 2
+
+    monkeypatch.setattr(ClaudeCodeTranscript, "transform", real)
+    again = ingest([projects], store)
+    status = {Path(f.path).name: f.status for f in again.files}
+    assert status["b-session.jsonl"] == "loaded"
+    assert status["a-session.jsonl"] == "unchanged"
+    assert {row["record_id"] for row in stored(store)} >= {"m1:r1", "m2:r2", "m3:r3"}
+
+
+class Recorder(IngestObserver):
+    def __init__(self) -> None:
+        self.done: list[str] = []
+
+    def file_done(self, result: FileResult, size: int) -> None:
+        self.done.append(Path(result.path).name)
+
+
+def test_files_are_reported_in_input_order_around_batches(
+    tmp_path: Path, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    projects = build_tree(tmp_path)
+    ingest([projects / "-home-dev-src-app" / "b-session.jsonl"], store)
+    # a streamed (non-batched) format in the middle of the tree
+    rows = [
+        {
+            "request_id": "x-1",
+            "timestamp": "2026-06-03T10:00:00Z",
+            "model": "gpt-4o-mini",
+            "input_tokens": 5,
+            "output_tokens": 1,
+        }
+    ]
+    write(projects / "-home-dev-src-app" / "b2-gateway.jsonl", json.dumps(rows[0]) + "\n")
+    monkeypatch.setattr(ingest_module, "BATCH_FILES", 2)
+    recorder = Recorder()
+    summary = ingest([projects], store, observer=recorder)
+    expected = [Path(f.path).name for f in summary.files]
+    assert recorder.done == expected
+    assert expected == [
+        "README.md",
+        "a-session.jsonl",
+        "agent-1.jsonl",
+        "b-session.jsonl",
+        "b2-gateway.jsonl",
+        "c-session.jsonl",
+    ]
+    status = {Path(f.path).name: (f.status, f.format) for f in summary.files}
+    assert status["b-session.jsonl"] == ("unchanged", "claude-code")
+    assert status["b2-gateway.jsonl"] == ("loaded", "generic-jsonl")
+    assert status["agent-1.jsonl"] == ("loaded", "claude-code")
+
+
+def test_identical_copies_in_one_batch_count_once(tmp_path: Path, store: Store) -> None:
+    folder = tmp_path / "projects" / "-home-dev-src-app"
+    write(folder / "one.jsonl", SESSION_FILE.read_bytes())
+    write(folder / "two.jsonl", SESSION_FILE.read_bytes())
+    summary = ingest([tmp_path / "projects"], store)
+    one, two = summary.files
+    assert (one.rows_loaded, one.rows_duplicate) == (4, 0)
+    assert (two.rows_loaded, two.rows_duplicate, two.rows_read) == (0, 4, 6)
+    assert len(stored(store)) == 4
+    again = ingest([tmp_path / "projects"], store)
+    assert [f.status for f in again.files] == ["unchanged", "unchanged"]
+
+
+def test_folder_shortcut_still_detects_other_formats(tmp_path: Path, store: Store) -> None:
+    folder = tmp_path / "mixed"
+    write(folder / "a.jsonl", SESSION_FILE.read_bytes())
+    write(
+        folder / "b.jsonl",
+        json.dumps(
+            {
+                "request_id": "g-1",
+                "timestamp": "2026-06-03T10:00:00Z",
+                "model": "gpt-4o-mini",
+                "input_tokens": 5,
+                "output_tokens": 1,
+                "sessionId": "looks-like-a-transcript-key",
+            }
+        )
+        + "\n",
+    )
+    write(folder / "c.jsonl", SESSION_FILE.read_bytes())
+    summary = ingest([folder], store)
+    assert [(Path(f.path).name, f.format) for f in summary.files] == [
+        ("a.jsonl", "claude-code"),
+        ("b.jsonl", "generic-jsonl"),
+        ("c.jsonl", "claude-code"),
+    ]
