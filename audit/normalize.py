@@ -55,6 +55,19 @@ _SECRET_PATTERNS: tuple[tuple[str, str], ...] = (
 )
 
 
+#: Implied by every pattern above; a column without it cannot hold a secret.
+_SECRET_HINT = r"sk-|AKIA|ASIA|(?i:bearer)"
+
+
+def rarely(condition: pl.Expr, reason: pl.Expr) -> pl.Expr:
+    """``when(condition).then(reason)``, building the reason only if some row needs it.
+
+    A reason is a string built per row; a column-level guard (decided once) skips that
+    work for the common chunk in which no row has the problem. Same result either way.
+    """
+    return pl.when(condition.any()).then(pl.when(condition).then(reason))
+
+
 @dataclass(frozen=True)
 class Parsed:
     """A parsed value and the reason its row must be rejected (null when the cell is fine)."""
@@ -78,10 +91,9 @@ def _blank_to_null(text: pl.Expr) -> pl.Expr:
 
 def _checked(text: pl.Expr, value: pl.Expr, field: str, complaint: str) -> Parsed:
     """A value and its reason: the cell had text, but it did not parse."""
-    error = (
-        pl.when(text.is_not_null() & value.is_null())
-        .then(pl.concat_str(pl.lit(f"{field}: "), _shown(text), pl.lit(complaint)))
-        .otherwise(None)
+    error = rarely(
+        text.is_not_null() & value.is_null(),
+        pl.concat_str(pl.lit(f"{field}: "), _shown(text), pl.lit(complaint)),
     )
     return Parsed(value, error)
 
@@ -162,15 +174,12 @@ def _to_ts(text: pl.Expr, fmt: str) -> pl.Expr:
     return text.str.to_datetime(fmt, strict=False, time_unit="us", time_zone="UTC")
 
 
-def _ts_value(text: pl.Expr) -> pl.Expr:
+def _ts_value(text: pl.Expr, from_text: pl.Expr | None = None) -> pl.Expr:
+    """``from_text``: the text formats' result when already computed (see :func:`parse_frame`)."""
     is_number = text.str.contains(r"^-?\d+(\.\d+)?$")
     from_epoch = pl.when(is_number).then(_epoch_to_ts(text.cast(pl.Float64, strict=False)))
-    # The first format (RFC 3339) is tried on every row; the others only see the rows it
-    # could not parse (the rest are null, which costs nothing), so a file in the common
-    # format pays for one parse per row instead of one per format.
-    first = _to_ts(text, _TS_FORMATS[0])
-    unparsed = pl.when(first.is_null()).then(text)
-    from_text = pl.coalesce([first, *(_to_ts(unparsed, fmt) for fmt in _TS_FORMATS[1:])])
+    if from_text is None:
+        from_text = pl.coalesce([_to_ts(text, fmt) for fmt in _TS_FORMATS])
     return pl.coalesce(from_epoch.otherwise(None), from_text).cast(TS)
 
 
@@ -255,6 +264,7 @@ _KINDS: dict[str, _Kind] = {
 }
 ERROR_PREFIX = "_err."
 _TEXT_PREFIX = "_txt."
+_STAMP_PREFIX = "_stamp."
 
 
 def _prepared(raw: pl.Expr, kind: _Kind) -> pl.Expr:
@@ -296,8 +306,29 @@ def parse_frame(frame: FrameT, specs: Mapping[str, tuple[str, str, str]]) -> Fra
         for out, (raw, kind, _label) in specs.items()
     }
     frame = frame.with_columns(texts.values())
+    # Timestamps: each format sees only the rows every earlier format left unparsed (null
+    # cells cost nothing), one stage per format, so a file pays about one parse per row.
+    stamps = [out for out, (_raw, kind, _label) in specs.items() if kind == "ts"]
+    for index, fmt in enumerate(_TS_FORMATS):
+        found = [pl.col(_STAMP_PREFIX + out) for out in stamps]
+        texts_left = [
+            pl.col(_TEXT_PREFIX + out)
+            if index == 0
+            else pl.when(got.is_null()).then(pl.col(_TEXT_PREFIX + out))
+            for out, got in zip(stamps, found, strict=True)
+        ]
+        frame = frame.with_columns(
+            (_to_ts(left, fmt) if index == 0 else pl.coalesce(got, _to_ts(left, fmt))).alias(
+                _STAMP_PREFIX + out
+            )
+            for out, got, left in zip(stamps, found, texts_left, strict=True)
+        )
     frame = frame.with_columns(
-        _KINDS[kind].value(pl.col(_TEXT_PREFIX + out)).alias(out)
+        (
+            _ts_value(pl.col(_TEXT_PREFIX + out), pl.col(_STAMP_PREFIX + out))
+            if kind == "ts"
+            else _KINDS[kind].value(pl.col(_TEXT_PREFIX + out))
+        ).alias(out)
         for out, (_raw, kind, _label) in specs.items()
     )
     reasons = []
@@ -305,7 +336,8 @@ def parse_frame(frame: FrameT, specs: Mapping[str, tuple[str, str, str]]) -> Fra
         text = pl.col(_TEXT_PREFIX + out)
         reason = _checked(text, pl.col(out), label, _KINDS[kind].complaint).error
         reasons.append(reason.alias(ERROR_PREFIX + out))
-    return frame.with_columns(reasons).drop([_TEXT_PREFIX + out for out in specs])
+    working = [_TEXT_PREFIX + out for out in specs] + [_STAMP_PREFIX + out for out in stamps]
+    return frame.with_columns(reasons).drop(working)
 
 
 def gather_errors(columns: Iterable[str], *checks: pl.Expr) -> pl.Expr:
@@ -360,10 +392,16 @@ def tags_json(fields: Mapping[str, pl.Expr], extra_json: pl.Expr | None = None) 
 
 
 def mask_secrets(text: pl.Expr) -> pl.Expr:
-    """Mask anything shaped like a provider secret (``sk-…``, ``sk-ant-…``, AWS keys, bearers)."""
+    """Mask anything shaped like a provider secret (``sk-…``, ``sk-ant-…``, AWS keys, bearers).
+
+    The replacements run only when some cell of the column could hold a secret (a cheap
+    test that every pattern implies): a column-level condition is decided once, so a
+    clean column costs one scan instead of three regex rewrites.
+    """
+    masked = text
     for pattern, replacement in _SECRET_PATTERNS:
-        text = text.str.replace_all(pattern, replacement)
-    return text
+        masked = masked.str.replace_all(pattern, replacement)
+    return pl.when(text.str.contains(_SECRET_HINT).any()).then(masked).otherwise(text)
 
 
 def content_key(source: str, columns: Iterable[str]) -> pl.Expr:
@@ -402,29 +440,32 @@ def validate(frame: pl.LazyFrame) -> pl.LazyFrame:
     checks: list[pl.Expr] = [pl.col(ERROR_COLUMN)]
     checks.append(pl.when(pl.col("ts").is_null()).then(pl.lit("missing timestamp")))
     checks.append(
-        pl.when((pl.col("ts") < TS_MIN) | (pl.col("ts") >= TS_MAX)).then(
+        rarely(
+            (pl.col("ts") < TS_MIN) | (pl.col("ts") >= TS_MAX),
             pl.concat_str(
                 pl.lit("timestamp "),
                 pl.col("ts").dt.strftime("%Y-%m-%dT%H:%M:%SZ"),
                 pl.lit(" is outside the plausible range 2015-01-01..2099-12-31"),
-            )
+            ),
         )
     )
     for column in (*TOKEN_COLUMNS, "cache_write_1h_tokens", "requests"):
         checks.append(
-            pl.when(pl.col(column) < 0).then(
+            rarely(
+                pl.col(column) < 0,
                 pl.concat_str(
                     pl.lit(f"{column} is negative ("), pl.col(column).cast(pl.String), pl.lit(")")
-                )
+                ),
             )
         )
         checks.append(
-            pl.when(pl.col(column) > limit).then(
+            rarely(
+                pl.col(column) > limit,
                 pl.concat_str(
                     pl.lit(f"{column} "),
                     pl.col(column).cast(pl.String),
                     pl.lit(" is implausibly large"),
-                )
+                ),
             )
         )
     checks.append(
@@ -476,8 +517,12 @@ def finish(
         mask_secrets(pl.col(ERROR_COLUMN)).alias(ERROR_COLUMN),
     )
     identity = [c for c in CANONICAL if c not in _NOT_IDENTITY]
+    own_id = pl.col("record_id")
     frame = frame.with_columns(
-        pl.coalesce(pl.col("record_id"), content_key(source, identity)).alias("record_id")
+        pl.when(own_id.is_null().any())
+        .then(pl.coalesce(own_id, content_key(source, identity)))
+        .otherwise(own_id)
+        .alias("record_id")
     )
     return validate(frame)
 

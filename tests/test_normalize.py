@@ -14,6 +14,8 @@ from audit.normalize import (
     mask_secrets,
     parse_bool,
     parse_choice,
+    parse_columns,
+    parse_frame,
     parse_int,
     parse_ts,
     parse_usd,
@@ -166,3 +168,48 @@ def test_tags_json_skips_nulls_merges_metadata_and_drops_long_text() -> None:
         '{"a":"x","long":"<omitted: 300 chars>","k": 1}',
         '{"long":"short"}',
     ]
+
+
+_CELLS = st.one_of(
+    st.none(),
+    st.sampled_from(
+        [
+            "",
+            " 12 ",
+            "12.0",
+            "1e3",
+            "-4",
+            "abc",
+            "0.0123",
+            "TRUE",
+            "no",
+            "ok",
+            "Failed",
+            "retried",
+            "2026-06-01T10:00:00Z",
+            "2026-06-01 10:00:00.368",
+            "2026-06-01T10:00+02:00",
+            "2026-06-01",
+            "1780000000",
+            "1780000000123",
+            "inf",
+        ]
+    ),
+    st.text(max_size=12),
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(_CELLS, _CELLS), min_size=1, max_size=30))
+def test_staged_parse_frame_equals_one_stage_parse_columns(cells: list[tuple]) -> None:
+    """parse_frame is an optimisation of parse_columns: same values, same reasons, any input."""
+    frame = pl.DataFrame(
+        {"a": [a for a, _ in cells], "b": [b for _, b in cells]},
+        schema={"a": pl.String, "b": pl.String},
+    )
+    kinds = ["int", "float", "usd", "usd_cents", "bool", "ts", "status", "outcome"]
+    specs = {f"{kind}_{col}": (col, kind, f"{kind} {col}") for kind in kinds for col in "ab"}
+    one_stage = frame.with_columns(parse_columns(specs))
+    staged = parse_frame(frame, specs)
+    assert sorted(staged.columns) == sorted(one_stage.columns)
+    assert staged.select(one_stage.columns).equals(one_stage)

@@ -82,9 +82,24 @@ class OpenRouterGenerationsCsv(SourceAdapter):
                 "cancelled": ("r.cancelled", "bool", "cancelled"),
             },
         )
-        finish_reason = clean_text(col(cols, "finish_reason_normalized")).str.to_lowercase()
-        variant = clean_text(col(cols, "variant")).str.to_lowercase()
-        slug = clean_text(col(cols, "model_permaslug", "model"))
+        # Clean texts bound to columns once: every use below re-evaluates an expression.
+        texts = {
+            "finish_reason_normalized": ("finish_reason_normalized",),
+            "variant": ("variant",),
+            "slug": ("model_permaslug", "model"),
+            "provider_name": ("provider_name",),
+            "finish_reason_raw": ("finish_reason_raw",),
+            "streamed": ("streamed",),
+            "time_to_first_token_ms": ("time_to_first_token_ms",),
+            "api_key_disabled": ("api_key_disabled",),
+            "byok_usage_inference": ("byok_usage_inference",),
+        }
+        frame = frame.with_columns(
+            clean_text(col(cols, *names)).alias(f"t.{name}") for name, names in texts.items()
+        )
+        finish_reason = pl.col("t.finish_reason_normalized").str.to_lowercase()
+        variant = pl.col("t.variant").str.to_lowercase()
+        slug = pl.col("t.slug")
         cached = pl.col("cached_input_tokens").fill_null(0)
         too_many_cached = pl.when(cached > pl.col("prompt")).then(
             pl.concat_str(
@@ -112,17 +127,17 @@ class OpenRouterGenerationsCsv(SourceAdapter):
             .otherwise(pl.lit("ok"))
             .alias("status"),
             pl.when(finish_reason == "error")
-            .then(clean_text(col(cols, "finish_reason_raw")).fill_null("error"))
+            .then(pl.col("t.finish_reason_raw").fill_null("error"))
             .alias("error_type"),
             (pl.col("prompt") - cached).alias("input_tokens"),
             tags_json(
                 {
-                    "upstream_provider": clean_text(col(cols, "provider_name")),
-                    "finish_reason": clean_text(col(cols, "finish_reason_raw")),
-                    "streamed": clean_text(col(cols, "streamed")),
-                    "time_to_first_token_ms": clean_text(col(cols, "time_to_first_token_ms")),
-                    "api_key_disabled": clean_text(col(cols, "api_key_disabled")),
-                    "byok_usage_inference": clean_text(col(cols, "byok_usage_inference")),
+                    "upstream_provider": pl.col("t.provider_name"),
+                    "finish_reason": pl.col("t.finish_reason_raw"),
+                    "streamed": pl.col("t.streamed"),
+                    "time_to_first_token_ms": pl.col("t.time_to_first_token_ms"),
+                    "api_key_disabled": pl.col("t.api_key_disabled"),
+                    "byok_usage_inference": pl.col("t.byok_usage_inference"),
                 }
             ).alias("tags"),
             too_many_cached.alias("_err.~cached"),
