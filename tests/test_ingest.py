@@ -250,11 +250,12 @@ def test_observer_sees_every_file_in_order(tmp_path: Path, store: Store) -> None
     write(tmp_path / "in" / "a.jsonl", jsonl([request(1)]))
     write(tmp_path / "in" / "b.txt", "nothing\n")
     ingest([tmp_path / "in"], store, observer=Recorder())
+    # a.jsonl waits in a batch while b.txt is looked at; results still come in input order
     assert events == [
         ("started", "2"),
         ("file", "a.jsonl"),
-        ("loaded", "a.jsonl"),
         ("file", "b.txt"),
+        ("loaded", "a.jsonl"),
         ("unrecognised", "b.txt"),
         ("finished", "2"),
     ]

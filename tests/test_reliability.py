@@ -29,22 +29,30 @@ ROWS = 2500
 
 
 def make_exports(folder: Path) -> Path:
-    """Several files, so a crash can land between commits as well as inside one."""
+    """Several files, so a crash can land between commits as well as inside one.
+
+    JSONL logs alternate with CSV logs: small JSONL files are mapped in batches, and a
+    file of another format closes the batch, so there are commits between files.
+    """
     for f in range(FILES):
-        lines = [
-            json.dumps(
-                {
-                    "request_id": f"f{f}-r{i}",
-                    "timestamp": f"2026-06-{1 + (i % 28):02d}T{i % 24:02d}:{i % 60:02d}:00Z",
-                    "model": ["gpt-4o-mini", "claude-haiku-4-5", "gemini-2.5-flash"][i % 3],
-                    "input_tokens": 100 + i,
-                    "output_tokens": 10 + f,
-                    "user": f"user-{i % 7}",
-                }
-            )
+        records = [
+            {
+                "request_id": f"f{f}-r{i}",
+                "timestamp": f"2026-06-{1 + (i % 28):02d}T{i % 24:02d}:{i % 60:02d}:00Z",
+                "model": ["gpt-4o-mini", "claude-haiku-4-5", "gemini-2.5-flash"][i % 3],
+                "input_tokens": 100 + i,
+                "output_tokens": 10 + f,
+                "user": f"user-{i % 7}",
+            }
             for i in range(ROWS)
         ]
-        write(folder / f"log-{f}.jsonl", "\n".join(lines) + "\n")
+        if f % 2:
+            header = ",".join(records[0])
+            rows = [",".join(str(value) for value in record.values()) for record in records]
+            write(folder / f"log-{f}.csv", "\n".join([header, *rows]) + "\n")
+        else:
+            lines = [json.dumps(record) for record in records]
+            write(folder / f"log-{f}.jsonl", "\n".join(lines) + "\n")
     return folder
 
 

@@ -184,13 +184,23 @@ class GenericJsonl(SourceAdapter):
                 hits += 1
         return 0.9 * hits / len(objects)
 
+    batchable = True
+
     def read(self, path: Path, options: ReadOptions) -> Iterator[pl.LazyFrame]:
+        return self.read_in_stages(path, options)
+
+    def extract(self, path: Path, options: ReadOptions) -> Iterator[pl.DataFrame]:
+        """Decoded lines and their raw values; the extra keys are the file's own (first lines)."""
         extra_keys: list[str] | None = None
         for lines in iter_lines(path, options.chunk_bytes):
             if extra_keys is None:
                 extra_keys = _discover_extra_keys(lines)
-            decoded = decode_objects(lines, LINE_SCHEMA)
-            yield _map(decoded, extra_keys, options.config.attribution)
+            yield _extract(decode_objects(lines, LINE_SCHEMA), extra_keys)
+
+    def transform(self, frame: pl.DataFrame, options: ReadOptions) -> pl.LazyFrame:
+        # A batch holds the union of its files' extra keys; a file without one has nulls.
+        extra_keys = sorted(name[2:] for name in frame.columns if name.startswith("x."))
+        return _map_extracted(frame, extra_keys, options.config.attribution)
 
 
 def _discover_extra_keys(lines: pl.DataFrame) -> list[str]:
@@ -417,7 +427,14 @@ def _parse(frame: pl.DataFrame, specs: dict[str, tuple[str, str, str]]) -> list[
 def _map(
     decoded: pl.DataFrame, extra_keys: list[str], attribution: dict[str, tuple[str, ...]]
 ) -> pl.LazyFrame:
-    frame = _extract(decoded, extra_keys)
+    return _map_extracted(_extract(decoded, extra_keys), extra_keys, attribution)
+
+
+def _map_extracted(
+    frame: pl.DataFrame, extra_keys: list[str], attribution: dict[str, tuple[str, ...]]
+) -> pl.LazyFrame:
+    """Stages 1b-4 over raw values of one chunk, or of many files (``source_file`` kept)."""
+    provenance = ["source_file"] if "source_file" in frame.columns else []
     frame, found = _metadata_values(frame, _metadata_keys(attribution))
     # Stage 2: parse raw text into typed values, each with its own reason column.
     specs: dict[str, tuple[str, str, str]] = {f"g_{n}": (f"f.{n}", "int", n) for n in _FLAT_INTS}
@@ -571,6 +588,7 @@ def _map(
     frame = frame.with_columns(gather_errors(frame.columns))
     keep = [
         "record_id",
+        *provenance,
         "source_line",
         "ts",
         "provider",
