@@ -15,7 +15,7 @@ import functools
 import hashlib
 import itertools
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -507,29 +507,26 @@ RATE_COLUMNS = {
 }
 
 
-def _join_rates(frame: pl.LazyFrame, prices: pl.LazyFrame, model_column: str) -> pl.LazyFrame:
-    """Attach the price period in force at each row's time for the model in ``model_column``.
-
-    Every known model's timeline is covered end to end (a gap period carries a reason), so
-    the join plus the window filter keeps exactly one row per input row.
-    """
-    joined = frame.join(
-        prices, left_on=model_column, right_on="_model", how="left", maintain_order="left"
-    )
-    return joined.filter(
-        pl.col("_from").is_null()
-        | ((pl.col("ts") >= pl.col("_from")) & (pl.col("ts") < pl.col("_to")))
-    )
+#: A price period's four rate variants: (long-context tier?, batch tier?).
+_VARIANTS = pl.DataFrame(
+    {"_v_long": [False, False, True, True], "_v_batch": [False, True, False, True]},
+    schema={"_v_long": pl.Boolean, "_v_batch": pl.Boolean},
+)
 
 
-def _effective_rates(multiplier: pl.Expr, prefix: str) -> list[pl.Expr]:
-    """Per-token rates after the long-context tier and ``multiplier`` (batch x alias uplift)."""
+def _long_context(threshold: pl.Expr, inclusive: pl.Expr) -> pl.Expr:
+    """Whether a request bills at its period's long-context tier (its prompt is over the line)."""
     prompt = pl.col("input_tokens").fill_null(0) + pl.col("cached_input_tokens").fill_null(0)
     prompt = prompt + pl.col("cache_write_tokens").fill_null(0)
-    threshold = pl.col("_lc_threshold")
-    over = pl.when(pl.col("_lc_inclusive")).then(prompt >= threshold).otherwise(prompt > threshold)
-    long_context = threshold.is_not_null() & (pl.col("granularity") == "request") & over
-    batch = pl.when(pl.col("service_tier") == "batch").then(pl.col("_batch")).otherwise(None)
+    over = pl.when(inclusive).then(prompt >= threshold).otherwise(prompt > threshold)
+    return threshold.is_not_null() & (pl.col("granularity") == "request") & over
+
+
+def _effective_rates(
+    multiplier: pl.Expr, prefix: str, long_context: pl.Expr, batch_tier: pl.Expr
+) -> list[pl.Expr]:
+    """Per-token rates after the long-context tier and ``multiplier`` (batch x alias uplift)."""
+    batch = pl.when(batch_tier).then(pl.col("_batch")).otherwise(None)
     total = multiplier * pl.coalesce(batch, pl.lit(1))
     exprs = []
     for key in RATE_KEYS:
@@ -537,6 +534,109 @@ def _effective_rates(multiplier: pl.Expr, prefix: str) -> list[pl.Expr]:
         tiered = pl.when(long_context).then(pl.coalesce(pl.col(f"_lc_{key}"), base)).otherwise(base)
         exprs.append((tiered * total).cast(MONEY).alias(prefix + key))
     return exprs
+
+
+def _periods(book: PriceBook, keys: pl.DataFrame | None = None) -> pl.DataFrame:
+    """Every price period (and the gap before a model's first price), numbered ``_pid``.
+
+    With ``keys`` (one row per distinct key, naming its ``_model``), each key gets its model's
+    periods in order, and a key whose model has no price one row of nulls.
+    """
+    prices = book.price_frame()
+    if keys is not None:
+        prices = keys.join(prices, on="_model", how="left", maintain_order="left_right")
+    return prices.with_row_index("_pid")
+
+
+def _rate_variants(
+    periods: pl.DataFrame, multiplier: pl.Expr, prefix: str, extra: Sequence[pl.Expr] = ()
+) -> pl.DataFrame:
+    """Each period's effective rates in its four variants, row ``_pid`` x 4 + variant.
+
+    The rates of a row depend on its price period, on whether it is a batch request and on
+    whether it crosses the long-context line, and on nothing else: computing them here, on a
+    frame of a few hundred rows, and looking them up by index gives every row the very
+    values the same expressions would give it row by row, without millions of decimal
+    multiplications.
+    """
+    variants = periods.join(_VARIANTS, how="cross")
+    rates = _effective_rates(multiplier, prefix, pl.col("_v_long"), pl.col("_v_batch"))
+    variant = pl.col("_pid") * 4 + pl.col("_v_long") * 2 + pl.col("_v_batch")
+    return (
+        variants.with_columns(rates)
+        .sort(variant)
+        .select(
+            pl.col("_r_input").is_not_null().alias("_has_price"),
+            *[pl.col(prefix + key) for key in RATE_KEYS],
+            *extra,
+        )
+    )
+
+
+def _lookup(table: pl.DataFrame | pl.Series, index: str) -> Callable[[str], pl.Expr]:
+    """``column -> expression``: each row's value of ``table[column]`` at its ``index`` column.
+
+    A gather from a small literal series: per row an array access, where a join would hash
+    the key and copy every other column of the row. A null index gives null.
+    """
+
+    def value(column: str) -> pl.Expr:
+        series = table if isinstance(table, pl.Series) else table.get_column(column)
+        return pl.lit(series).gather(pl.col(index)).alias(column)
+
+    return value
+
+
+def _with_variant(
+    frame: pl.LazyFrame, periods: pl.DataFrame, key: str, column: str
+) -> pl.LazyFrame:
+    """Add ``_vk``: the row of :func:`_rate_variants` (period and variant) that prices each row.
+
+    ``periods[key]`` names what ``frame[column]`` holds (a raw model name or a model id); the
+    row's period is the one of its key whose window holds its time. A model's windows are
+    disjoint and cover its whole timeline (a gap period carries a reason), so there is one;
+    a key whose model has no price has a single period without a window, which always
+    applies. A row of a known model that no window holds (no time) has no price period and
+    drops out, as it always has; a row whose key is not in ``periods`` keeps a null ``_vk``.
+    """
+    names = periods.get_column(key).unique(maintain_order=True).to_list()
+    windows: list[list[dict[str, Any]]] = [[] for _ in names]
+    position = {name: i for i, name in enumerate(names)}
+    for row in periods.select(key, "_pid", "_from", "_to").iter_rows(named=True):
+        windows[position[row[key]]].append(row)
+    depth = max((len(w) for w in windows), default=0)
+    pid = pl.lit(None, dtype=pl.UInt32)
+    for j in range(depth):
+        at = [w[j] if j < len(w) else None for w in windows]
+        column_of = _lookup(
+            pl.DataFrame(
+                {
+                    "_pid": [r["_pid"] if r else None for r in at],
+                    "_from": [r["_from"] if r else None for r in at],
+                    "_to": [r["_to"] if r else None for r in at],
+                    "_open": [r is not None and r["_from"] is None for r in at],
+                },
+                schema={"_pid": pl.UInt32, "_from": TS, "_to": TS, "_open": pl.Boolean},
+            ),
+            "_key",
+        )
+        inside = (pl.col("ts") >= column_of("_from")) & (pl.col("ts") < column_of("_to"))
+        pid = pl.coalesce(pid, pl.when(column_of("_open") | inside).then(column_of("_pid")))
+    # The key's position among ``names`` (null when absent): an enum's code, which the
+    # streaming engine computes chunk by chunk, where a replace would hold the column.
+    code = pl.col(column).cast(pl.Enum(names), strict=False).to_physical().cast(pl.UInt32)
+    key_code = code if names else pl.lit(None, dtype=pl.UInt32)
+    keyed = frame.with_columns(key_code.alias("_key")).with_columns(pid.alias("_pid"))
+    keyed = keyed.filter(pl.col("_key").is_null() | pl.col("_pid").is_not_null())
+    period = _lookup(periods, "_pid")
+    long_context = _long_context(period("_lc_threshold"), period("_lc_inclusive"))
+    batch = pl.col("service_tier") == "batch"
+    variant = (
+        pl.col("_pid") * 4
+        + long_context.fill_null(False).cast(pl.UInt32) * 2
+        + batch.fill_null(False).cast(pl.UInt32)
+    )
+    return keyed.with_columns(variant.alias("_vk")).drop("_key", "_pid")
 
 
 def _cost_from(prefix: str) -> pl.Expr:
@@ -576,23 +676,65 @@ def apply_prices(frame: pl.LazyFrame, book: PriceBook, model_map: pl.DataFrame) 
     Added columns: :data:`PRICED_COLUMNS`, ``model_class`` and the ``rate_*`` columns of
     :data:`RATE_COLUMNS`.
     """
-    frame = frame.join(
-        model_map.lazy(), on="model_raw", how="left", maintain_order="left"
-    ).with_columns(
-        pl.coalesce(pl.col("_model"), pl.col("model")).alias("model"),
-        pl.coalesce(pl.col("provider"), pl.col("_vendor")).alias("provider"),
-        pl.col("_class").alias("model_class"),
-    )
+    priced, rates = price_rows(frame, book, model_map)
+    rate = _lookup(rates, RATE_CODE)
+    return priced.with_columns([rate(name) for name in RATE_COLUMNS.values()]).drop(RATE_CODE)
+
+
+#: The column of :func:`price_rows` naming a row's rates (a row of its rate table).
+RATE_CODE = "_rates"
+
+
+def price_rows(
+    frame: pl.LazyFrame, book: PriceBook, model_map: pl.DataFrame
+) -> tuple[pl.LazyFrame, pl.DataFrame]:
+    """:func:`apply_prices` with each row's rates as a code: ``_rates``, a row of the table
+    returned beside (the ``rate_*`` columns, row ``i`` for code ``i``).
+
+    Rates take a few distinct values per model, so a month held in memory keeps a small
+    integer per row instead of a 16-byte decimal per rate. Everything that depends only on
+    the name and the price period (model, vendor, class, table, entry, the rates) is
+    computed on the small table of periods; per row there remain lookups by index and the
+    tokens x rates sum.
+    """
+    names = [c for c in frame.collect_schema().names() if not c.startswith("_")]
+    periods = _periods(book, model_map)
+    zero = pl.lit("0").str.to_decimal(scale=SCALE)
     # Free variants bill $0 by definition; they must not pick up a table price below.
     free = pl.col("price_match") == "free-variant"
-    joined = _join_rates(frame, book.price_frame().lazy(), "_model")
-    joined = joined.with_columns(_effective_rates(pl.col("_alias_mult").fill_null(1), "_eff_"))
-    zero = pl.lit("0").str.to_decimal(scale=SCALE)
+    variants = _rate_variants(
+        periods,
+        pl.col("_alias_mult").fill_null(1),
+        "_eff_",
+        [
+            *[
+                pl.when(free).then(zero).otherwise(pl.col("_eff_" + key)).cast(MONEY).alias(column)
+                for key, column in RATE_COLUMNS.items()
+            ],
+            free.alias("_free"),
+            pl.col("_model"),
+            pl.col("_vendor"),
+            pl.col("_class"),
+            pl.col("price_match"),
+            pl.col("_gap"),
+            pl.when(free)
+            .then(pl.lit("free-variant"))
+            .otherwise(pl.col("price_table"))
+            .alias("price_table"),
+            pl.when(free).then(None).otherwise(pl.col("price_entry")).alias("price_entry"),
+        ],
+    ).drop([f"_eff_{key}" for key in RATE_KEYS])
+    variant = _lookup(variants, "_vk")
+    joined = _with_variant(frame, periods, "model_raw", "model_raw").with_columns(
+        [variant(name) for name in variants.columns]
+    )
+    free_row = pl.col("_free")
+    # A free variant's rates are zero, any other row's are its effective rates.
     calculated = (
-        pl.when(free)
+        pl.when(free_row)
         .then(zero)
-        .when(pl.col("_r_input").is_not_null())
-        .then(_cost_from("_eff_"))
+        .when(pl.col("_has_price"))
+        .then(_cost_from("rate_"))
         .when(_NO_TOKENS)
         .then(zero)
     )
@@ -606,25 +748,44 @@ def apply_prices(frame: pl.LazyFrame, book: PriceBook, model_map: pl.DataFrame) 
         .otherwise(pl.col("_gap"))
     )
     match = (
-        pl.when(_NO_TOKENS & pl.col("_model").is_null() & ~free.fill_null(False))
+        pl.when(_NO_TOKENS & pl.col("_model").is_null() & ~free_row.fill_null(False))
         .then(pl.lit("no-tokens"))
         .otherwise(pl.col("price_match"))
     )
     priced = joined.with_columns(
+        pl.coalesce(pl.col("_model"), pl.col("model")).alias("model"),
+        pl.coalesce(pl.col("provider"), pl.col("_vendor")).alias("provider"),
+        pl.col("_class").alias("model_class"),
         calculated.cast(MONEY).alias("calculated_cost_usd"),
-        pl.when(free)
-        .then(pl.lit("free-variant"))
-        .otherwise(pl.col("price_table"))
-        .alias("price_table"),
-        pl.when(free).then(None).otherwise(pl.col("price_entry")).alias("price_entry"),
         match.alias("price_match"),
         unpriced_reason.alias("unpriced_reason"),
-        *[
-            pl.when(free).then(zero).otherwise(pl.col("_eff_" + key)).cast(MONEY).alias(column)
-            for key, column in RATE_COLUMNS.items()
-        ],
+        pl.col("_vk").alias(RATE_CODE),
     )
-    return priced.drop([c for c in priced.collect_schema().names() if c.startswith("_")])
+    columns = (
+        *names,
+        "price_match",
+        "model_class",
+        "price_table",
+        "price_entry",
+        "calculated_cost_usd",
+        "unpriced_reason",
+        RATE_CODE,
+    )
+    return priced.select(columns), variants.select(RATE_COLUMNS.values())
+
+
+#: The row columns :func:`reprice` reads (besides the column naming the other model).
+REPRICE_COLUMNS = (
+    "ts",
+    "granularity",
+    "service_tier",
+    "input_tokens",
+    "cached_input_tokens",
+    "cache_write_tokens",
+    "cache_write_1h_tokens",
+    "output_tokens",
+    "reasoning_tokens",
+)
 
 
 def reprice(frame: pl.LazyFrame, book: PriceBook, model_column: str, out: str) -> pl.LazyFrame:
@@ -635,9 +796,11 @@ def reprice(frame: pl.LazyFrame, book: PriceBook, model_column: str, out: str) -
     model has no price then.
     """
     names = frame.collect_schema().names()
-    joined = _join_rates(frame, book.price_frame().lazy(), model_column)
-    joined = joined.with_columns(_effective_rates(pl.lit(1).cast(MONEY), "_alt_"))
-    joined = joined.with_columns(
-        pl.when(pl.col("_r_input").is_not_null()).then(_cost_from("_alt_")).cast(MONEY).alias(out)
+    periods = _periods(book)
+    variants = _rate_variants(periods, pl.lit(1).cast(MONEY), "_alt_")
+    variant = _lookup(variants, "_vk")
+    joined = _with_variant(frame, periods, "_model", model_column)
+    joined = joined.with_columns([variant(name) for name in variants.columns]).with_columns(
+        pl.when(pl.col("_has_price")).then(_cost_from("_alt_")).cast(MONEY).alias(out)
     )
     return joined.select(*names, out)

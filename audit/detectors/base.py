@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 
 import polars as pl
 
+from audit.detectors.where import field_expr, tag_key
 from audit.pricing import PriceBook
 
 SEVERITIES = ("low", "medium", "high")
@@ -58,6 +59,10 @@ class DetectContext:
 
     book: PriceBook
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+#: The columns :func:`caller` reads.
+CALLER_COLUMNS = ("user", "key_name", "api_key", "app")
 
 
 def caller() -> pl.Expr:
@@ -106,3 +111,25 @@ class Detector(ABC):
     def details(self, rule: Rule) -> dict[str, pl.Expr]:
         """Per-finding aggregations usable as ``{placeholders}`` in the recommendation."""
         return {}
+
+    def columns(self, rule: Rule) -> set[str] | None:
+        """The input columns :meth:`detect`, :meth:`details` and the evidence read.
+
+        The report holds only the columns its rules need in memory (beside the ``where``
+        filter's and the framework's own), which is what keeps a month of millions of
+        requests small. A ``tags.<key>`` name stands for that key of ``tags`` (the report
+        may then hold only the keys read; ``tags`` itself means all of it);
+        :func:`field_columns` turns field names into these. None, the default, means every
+        column: a detector that does not say is never starved, it only costs more memory.
+        """
+        return None
+
+
+def field_columns(*names: str) -> set[str]:
+    """What field names read, for :meth:`Detector.columns`: the columns behind them (a
+    derived field's inputs), except that a ``tags.<key>`` field stays itself, so the report
+    can hold just that key of ``tags``."""
+    out: set[str] = set()
+    for name in names:
+        out |= {name} if tag_key(name) else set(field_expr(name).meta.root_names())
+    return out

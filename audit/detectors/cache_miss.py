@@ -15,9 +15,17 @@ from typing import ClassVar
 import polars as pl
 
 from audit.detectors import detector
-from audit.detectors._groups import PROMPT_TOKENS
-from audit.detectors.base import DetectContext, Detector, Param, Rule, caller
-from audit.detectors.where import field_expr
+from audit.detectors._groups import PROMPT_TOKENS, in_group_order
+from audit.detectors.base import (
+    CALLER_COLUMNS,
+    DetectContext,
+    Detector,
+    Param,
+    Rule,
+    caller,
+    field_columns,
+)
+from audit.detectors.where import row_field
 
 
 @detector
@@ -42,10 +50,21 @@ class CacheMiss(Detector):
             "models": pl.col("model").drop_nulls().unique().sort(),
         }
 
+    def columns(self, rule: Rule) -> set[str] | None:
+        return field_columns(rule.params["prefix_field"], "prompt_tokens") | {
+            *CALLER_COLUMNS,
+            "model",
+            "ts",
+            "cached_input_tokens",
+            "rate_input",
+            "rate_cached_input",
+        }
+
     def detect(self, rows: pl.LazyFrame, rule: Rule, ctx: DetectContext) -> pl.LazyFrame:
         p = rule.params
-        keyed = rows.with_columns(
-            field_expr(p["prefix_field"]).cast(pl.String).alias("_prefix"),
+        prefix = row_field(rows, p["prefix_field"]).cast(pl.String).alias("_prefix")
+        with_prefix = rows.with_columns(prefix)
+        keyed = with_prefix.with_columns(
             PROMPT_TOKENS.alias("prompt_tokens"),
             caller().alias("subject"),
         ).filter(
@@ -54,13 +73,18 @@ class CacheMiss(Detector):
             & pl.col("model").is_not_null()
             & (pl.col("prompt_tokens") > 0)
         )
-        group = ["_prefix", "model"]
-        previous = pl.col("ts").shift(1).over(group, order_by="ts")
-        scored = keyed.with_columns(
-            pl.col("prompt_tokens").min().over(group).alias("prefix_tokens"),
-            (pl.col("ts") - previous <= pl.duration(minutes=p["window_minutes"]))
-            .fill_null(False)
-            .alias("_repeat"),
+        window = pl.duration(minutes=p["window_minutes"])
+
+        def repeats(same: pl.Expr, prefix_number: pl.Expr) -> dict[str, pl.Expr]:
+            # Over each (prefix, model)'s requests in time order (see in_group_order).
+            previous = pl.when(same).then(pl.col("ts").shift(1))
+            return {
+                "prefix_tokens": pl.col("_prompt").min().over(prefix_number),
+                "_repeat": (pl.col("ts") - previous <= window).fill_null(False),
+            }
+
+        scored = in_group_order(
+            keyed, ["_prefix", "model"], "ts", {"_prompt": pl.col("prompt_tokens")}, repeats
         )
         uncached = pl.col("cached_input_tokens").fill_null(0) == 0
         cheaper = pl.col("rate_cached_input") < pl.col("rate_input")

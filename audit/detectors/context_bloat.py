@@ -15,7 +15,7 @@ import polars as pl
 
 from audit.detectors import detector
 from audit.detectors._groups import PROMPT_TOKENS, group_label, robust_limit
-from audit.detectors.base import DetectContext, Detector, Param, Rule
+from audit.detectors.base import DetectContext, Detector, Param, Rule, field_columns
 
 
 @detector
@@ -39,9 +39,15 @@ class ContextBloat(Detector):
             "largest_prompt_tokens": pl.col("prompt_tokens").max(),
         }
 
+    def columns(self, rule: Rule) -> set[str] | None:
+        return field_columns(*rule.params["group_by"], "prompt_tokens") | {
+            "rate_input",
+            "output_tokens",
+        }
+
     def detect(self, rows: pl.LazyFrame, rule: Rule, ctx: DetectContext) -> pl.LazyFrame:
         p = rule.params
-        label = group_label(p["group_by"], path=rule.path, line=rule.line)
+        label = group_label(p["group_by"], path=rule.path, line=rule.line, rows=rows)
         scored = rows.with_columns(label.alias("subject"), PROMPT_TOKENS.alias("prompt_tokens"))
         prompt = pl.col("prompt_tokens")
         limit = robust_limit(prompt, "subject", factor=float(p["factor"]), mad_k=float(p["mad_k"]))

@@ -25,8 +25,18 @@ from typing import Any, ClassVar
 import polars as pl
 
 from audit.detectors import detector
-from audit.detectors.base import DetectContext, Detector, Param, Rule, caller, key_label, money
-from audit.detectors.where import FIELDS, field_expr
+from audit.detectors.base import (
+    CALLER_COLUMNS,
+    DetectContext,
+    Detector,
+    Param,
+    Rule,
+    caller,
+    field_columns,
+    key_label,
+    money,
+)
+from audit.detectors.where import FIELDS, field_expr, row_field
 from audit.errors import ConfigError
 from audit.money import MONEY
 from audit.pricing import RATE_COLUMNS
@@ -96,12 +106,26 @@ class FilterDetector(Detector):
     }
     evidence = ("input_tokens", "output_tokens")
 
+    def columns(self, rule: Rule) -> set[str] | None:
+        subject = rule.params["subject"]
+        if subject == "caller":
+            reads = set(CALLER_COLUMNS)
+        elif subject == "key":
+            reads = {"key_name", "api_key"}
+        else:
+            reads = field_columns(subject)
+        try:
+            savings = set(compile_savings(rule.params["savings"]).meta.root_names())
+        except ConfigError:
+            return None  # detect() reports the problem
+        return reads | savings | {"input_tokens", "output_tokens"}
+
     def detect(self, rows: pl.LazyFrame, rule: Rule, ctx: DetectContext) -> pl.LazyFrame:
         subject_name = rule.params["subject"]
         if subject_name in _SUBJECTS:
             subject = _SUBJECTS[subject_name]()
         elif subject_name in FIELDS or subject_name.startswith("tags."):
-            subject = field_expr(subject_name).cast(pl.String).fill_null("(none)")
+            subject = row_field(rows, subject_name).cast(pl.String).fill_null("(none)")
         else:
             raise ConfigError(
                 f"params.subject: unknown field {subject_name!r}", path=rule.path, line=rule.line

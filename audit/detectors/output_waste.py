@@ -14,7 +14,7 @@ import polars as pl
 
 from audit.detectors import detector
 from audit.detectors._groups import group_label, robust_limit
-from audit.detectors.base import DetectContext, Detector, Param, Rule
+from audit.detectors.base import DetectContext, Detector, Param, Rule, field_columns
 
 
 @detector
@@ -38,9 +38,12 @@ class OutputWaste(Detector):
             "longest_output_tokens": pl.col("output_tokens").max(),
         }
 
+    def columns(self, rule: Rule) -> set[str] | None:
+        return field_columns(*rule.params["group_by"]) | {"output_tokens", "rate_output"}
+
     def detect(self, rows: pl.LazyFrame, rule: Rule, ctx: DetectContext) -> pl.LazyFrame:
         p = rule.params
-        label = group_label(p["group_by"], path=rule.path, line=rule.line)
+        label = group_label(p["group_by"], path=rule.path, line=rule.line, rows=rows)
         output = pl.col("output_tokens").fill_null(0)
         limit = robust_limit(output, "subject", factor=float(p["factor"]), mad_k=float(p["mad_k"]))
         scored = rows.with_columns(label.alias("subject")).with_columns(

@@ -13,8 +13,8 @@ from typing import ClassVar
 import polars as pl
 
 from audit.detectors import detector
-from audit.detectors.base import DetectContext, Detector, Param, Rule, caller
-from audit.pricing import reprice
+from audit.detectors.base import CALLER_COLUMNS, DetectContext, Detector, Param, Rule, caller
+from audit.pricing import REPRICE_COLUMNS, reprice
 
 
 @detector
@@ -49,6 +49,16 @@ class Overqualification(Detector):
             "purposes": pl.col("purpose").drop_nulls().unique().sort(),
             "alternative_cost": pl.col("alternative_cost_usd").sum(),
             "model": pl.col("model").first(),
+        }
+
+    def columns(self, rule: Rule) -> set[str] | None:
+        return {
+            *CALLER_COLUMNS,
+            *REPRICE_COLUMNS,
+            "model",
+            "model_class",
+            "calculated_cost_usd",
+            "purpose",
         }
 
     def detect(self, rows: pl.LazyFrame, rule: Rule, ctx: DetectContext) -> pl.LazyFrame:

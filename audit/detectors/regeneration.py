@@ -13,7 +13,16 @@ from typing import ClassVar
 import polars as pl
 
 from audit.detectors import detector
-from audit.detectors.base import DetectContext, Detector, Param, Rule, caller
+from audit.detectors._groups import previous_in_group
+from audit.detectors.base import (
+    CALLER_COLUMNS,
+    DetectContext,
+    Detector,
+    Param,
+    Rule,
+    caller,
+    field_columns,
+)
 
 
 @detector
@@ -43,6 +52,18 @@ class Regeneration(Detector):
             "models": pl.col("model").drop_nulls().unique().sort(),
         }
 
+    def columns(self, rule: Rule) -> set[str] | None:
+        size = field_columns("prompt_tokens") if rule.params["match_size_without_hash"] else set()
+        return size | {
+            *CALLER_COLUMNS,
+            "prompt_hash",
+            "model",
+            "ts",
+            "outcome",
+            "session_id",
+            "cost_usd",
+        }
+
     def detect(self, rows: pl.LazyFrame, rule: Rule, ctx: DetectContext) -> pl.LazyFrame:
         prompt = pl.col("prompt_hash")
         if rule.params["match_size_without_hash"]:
@@ -57,7 +78,10 @@ class Regeneration(Detector):
             )
         window = pl.duration(minutes=rule.params["window_minutes"])
         keyed = rows.with_columns(caller().alias("subject"), prompt.alias("_prompt_key"))
-        previous = pl.col("ts").shift(1).over(["subject", "_prompt_key"], order_by="ts")
+        keyed = previous_in_group(
+            keyed, ["subject", "_prompt_key"], "ts", {"_previous_ts": pl.col("ts")}
+        )
+        previous = pl.col("_previous_ts")
         repeat = (
             pl.col("_prompt_key").is_not_null()
             & previous.is_not_null()
@@ -65,4 +89,5 @@ class Regeneration(Detector):
         )
         if rule.params["count_marked_outcome"]:
             repeat = repeat | (pl.col("outcome") == "regenerated")
-        return keyed.filter(repeat).with_columns(pl.col("cost_usd").alias("savings_usd"))
+        flagged = keyed.filter(repeat).drop("_previous_ts")
+        return flagged.with_columns(pl.col("cost_usd").alias("savings_usd"))

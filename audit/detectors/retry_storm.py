@@ -13,7 +13,8 @@ from typing import ClassVar
 import polars as pl
 
 from audit.detectors import detector
-from audit.detectors.base import DetectContext, Detector, Param, Rule, caller
+from audit.detectors._groups import in_group_order
+from audit.detectors.base import CALLER_COLUMNS, DetectContext, Detector, Param, Rule, caller
 
 
 @detector
@@ -36,23 +37,43 @@ class RetryStorm(Detector):
             "median_gap_seconds": pl.col("_gap_s").median().round(1),
         }
 
+    def columns(self, rule: Rule) -> set[str] | None:
+        return {
+            *CALLER_COLUMNS,
+            "status",
+            "ts",
+            "error_type",
+            "http_status",
+            "session_id",
+            "cost_usd",
+            "calculated_cost_usd",
+        }
+
     def detect(self, rows: pl.LazyFrame, rule: Rule, ctx: DetectContext) -> pl.LazyFrame:
         p = rule.params
         failed = pl.col("status") == "error"
-        ordered = rows.with_columns(caller().alias("subject"))
-        prev_ts = pl.col("ts").shift(1).over("subject", order_by="ts")
-        prev_failed = failed.shift(1).over("subject", order_by="ts").fill_null(False)
-        gap = (pl.col("ts") - prev_ts).dt.total_seconds(fractional=True)
-        starts = ~failed | ~prev_failed | (gap > p["max_gap_seconds"]) | prev_ts.is_null()
-        chained = ordered.with_columns(
-            gap.alias("_gap_s"),
-            starts.cast(pl.Int64).cum_sum().over("subject", order_by="ts").alias("_chain_no"),
-        ).with_columns(
+        subject = rows.with_columns(caller().alias("subject"))
+
+        def chains(same: pl.Expr, caller_number: pl.Expr) -> dict[str, pl.Expr]:
+            # Over each caller's requests in time order (see in_group_order).
+            prev_ts = pl.when(same).then(pl.col("ts").shift(1))
+            prev_failed = pl.when(same).then(pl.col("_failed").shift(1)).fill_null(False)
+            gap = (pl.col("ts") - prev_ts).dt.total_seconds(fractional=True)
+            starts = (
+                ~pl.col("_failed") | ~prev_failed | (gap > p["max_gap_seconds"]) | prev_ts.is_null()
+            )
+            return {
+                "_gap_s": gap,
+                "_chain_no": starts.cast(pl.Int64).cum_sum().over(caller_number),
+            }
+
+        chained = in_group_order(subject, ["subject"], "ts", {"_failed": failed}, chains)
+        storms = chained.filter(failed).with_columns(
             pl.concat_str(
                 pl.col("subject"), pl.lit("#"), pl.col("_chain_no").cast(pl.String)
             ).alias("_chain")
         )
-        storms = chained.filter(failed).with_columns(pl.len().over("_chain").alias("_chain_len"))
+        storms = storms.with_columns(pl.len().over("_chain").alias("_chain_len"))
         return storms.filter(pl.col("_chain_len") >= p["min_failures"]).with_columns(
             pl.col("calculated_cost_usd").fill_null(pl.col("cost_usd")).alias("savings_usd")
         )

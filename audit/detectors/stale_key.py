@@ -49,6 +49,16 @@ class StaleKey(Detector):
             "why": pl.col("_why").first(),
         }
 
+    def columns(self, rule: Rule) -> set[str] | None:
+        return set(rule.params["owner_fields"]) | {
+            "key_name",
+            "api_key",
+            "ts",
+            "requests",
+            "cost_usd",
+            "app",
+        }
+
     def detect(self, rows: pl.LazyFrame, rule: Rule, ctx: DetectContext) -> pl.LazyFrame:
         p = rule.params
         pattern = "(?i)" + "|".join(f"(?:{glob_to_regex(g)})" for g in p["prototype_patterns"])

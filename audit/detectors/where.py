@@ -66,6 +66,37 @@ _NUMERIC_FIELDS = {
 } | {"cost_usd", "calculated_cost_usd", *DERIVED}
 
 
+def tag_key(name: str) -> str | None:
+    """The key of a ``tags.<key>`` field name; None for any other field."""
+    tag = _TAG.match(name)
+    return tag.group(1) if tag else None
+
+
+def row_field(rows: pl.LazyFrame, name: str) -> pl.Expr:
+    """:func:`field_expr`, or the column of that name when ``rows`` carry the field ready.
+
+    The report reads each ``tags.<key>`` field its rules use once per distinct ``tags``
+    value and hands it to the detectors as a column of that name: the same values, without
+    parsing the JSON of every request.
+    """
+    if tag_key(name) and name in rows.collect_schema().names():
+        return pl.col(name)
+    return field_expr(name)
+
+
+def spec_fields(spec: Any) -> set[str]:
+    """Every field name a (compiled, so valid) ``where`` spec mentions."""
+    if isinstance(spec, list):
+        return {name for item in spec for name in spec_fields(item)}
+    if not isinstance(spec, dict):
+        return set()
+    found = {spec["field"]} if isinstance(spec.get("field"), str) else set()
+    for key in ("all", "and", "any", "or", "not"):
+        if key in spec:
+            found |= spec_fields(spec[key])
+    return found
+
+
 def field_expr(name: str) -> pl.Expr:
     """The expression for a field name (see module docstring)."""
     tag = _TAG.match(name)

@@ -7,12 +7,18 @@ exists, the logs otherwise. Attribution (key, user, team, project, …) always c
 logs where there are any; the part of a billed day the logs do not explain appears as
 "(unattributed)", so every breakdown still sums to the total.
 
-This module holds the only ``collect`` on the big frame (one ``collect_all`` over every
-aggregation, so the store is scanned once).
+The store is read once per month, pricing every row once (see :func:`_month`). What the
+report shows is then computed from the month *summed per distinct combination of every
+column it reads* (:func:`_cube`): tens of thousands of rows rather than millions, so some
+thirty aggregations, the insight sections and both layers cost next to nothing and memory
+does not grow with the number of requests. Only the waste detectors need single requests;
+they get the month's request rows with just the columns their rules read, compactly, and
+run one after another, before the previous month is read.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -21,11 +27,12 @@ from typing import Any
 import polars as pl
 
 from audit.detectors.base import DetectContext, Rule
-from audit.detectors.run import findings_from, plan, rank, savings_total
+from audit.detectors.run import RulePlan, findings_from, input_columns, plan, rank, savings_total
+from audit.detectors.where import field_expr
 from audit.insights_config import InsightSettings
 from audit.money import MONEY, to_decimal
 from audit.period import Month
-from audit.pricing import PriceBook, apply_prices
+from audit.pricing import RATE_CODE, RATE_COLUMNS, PriceBook, price_rows
 from audit.schema import TOKEN_COLUMNS
 from audit.store import Manifest, Store
 
@@ -151,17 +158,233 @@ def priced_month(
     store: Store, manifest: Manifest, book: PriceBook, options: ReportOptions
 ) -> pl.LazyFrame:
     """The month's rows with prices, spend (per cost mode) and the local day."""
+    priced, rates = _priced_rows(store, manifest, book, options)
+    rate = [pl.lit(rates.get_column(c)).gather(pl.col(RATE_CODE)) for c in RATE_COLUMNS.values()]
+    return priced.with_columns(rate).drop(RATE_CODE)
+
+
+def _priced_rows(
+    store: Store, manifest: Manifest, book: PriceBook, options: ReportOptions
+) -> tuple[pl.LazyFrame, pl.DataFrame]:
+    """:func:`priced_month` with each row's rates as a code into the table beside
+    (see :func:`~audit.pricing.price_rows`)."""
     month = options.month
     rows = store.scan(month.storage_months(), manifest).filter(
         (pl.col("ts") >= month.start) & (pl.col("ts") < month.end)
     )
     raws = rows.select("model_raw").unique().collect().get_column("model_raw").to_list()
-    priced = apply_prices(rows, book, book.model_map(raws))
-    return priced.with_columns(
+    priced, rates = price_rows(rows, book, book.model_map(raws))
+    priced = priced.with_columns(
         *_cost_exprs(options.cost_mode),
         pl.col("ts").dt.convert_time_zone(month.timezone).dt.date().alias("day"),
         pl.col("provider").fill_null("(unknown)"),
     )
+    return priced, rates
+
+
+#: What the month is summed by (see :func:`_cube`): every column the layers, the
+#: breakdowns and the insight sections group or filter on.
+_CUBE_KEYS = (
+    "provider",
+    "model",
+    "model_raw",
+    "day",
+    "granularity",
+    "source",
+    "source_file",
+    "cost_basis",
+    "model_class",
+    "price_entry",
+    "unpriced_reason",
+    "outcome",
+    "api_key",
+    "key_name",
+    *ATTRIBUTION_DIMENSIONS[1:],
+)
+#: What the month's cube sums.
+_CUBE_SUMS = ("cost_usd", "calculated_cost_usd", "reported_cost_usd", *_SUMMED)
+#: Text columns with few distinct values: the month's rows hold them as categoricals, then
+#: as codes of a byte or two (see :func:`_month`), never as a string per row; the cube and
+#: the detectors get text back.
+_COMPACT = frozenset(
+    {
+        "source",
+        "source_file",
+        "provider",
+        "model",
+        "model_raw",
+        "service_tier",
+        "api_key",
+        "key_name",
+        "user",
+        "team",
+        "project",
+        "environment",
+        "purpose",
+        "app",
+        "error_type",
+        "model_class",
+        "price_table",
+        "price_entry",
+        "price_match",
+        "unpriced_reason",
+        "cost_basis",
+    }
+)
+
+
+def _cube(priced: pl.LazyFrame) -> pl.LazyFrame:
+    """The month's rows summed per distinct value of every column the report reads.
+
+    Everything the report computes from the month (the layers, breakdowns, budgets,
+    anomalies, reconciliation) is a sum, or an any / all / distinct count, over groups of
+    these columns, so it comes out the same from the sums as from the rows. Two details keep
+    it exact: a summed value is null only when all its rows' are (a row's null count stays
+    null, as ``is_not_null().any()`` in the layers expects), and rows with and without a
+    reported cost never share a group (the reconciliation coalesces it with the calculated
+    one row by row). ``_rows`` counts the rows. A request row without a request count
+    (normalisation always sets one; a hand-made store might not) stays a group of its own,
+    ``_solo``, since the checklist counts such a row as one request.
+    """
+    solo = pl.when((pl.col("granularity") == "request") & pl.col("requests").is_null())
+    keys = [
+        *_CUBE_KEYS,
+        pl.col("reported_cost_usd").is_null().alias("_no_reported"),
+        solo.then(pl.col("_row")).alias("_solo"),
+    ]
+    summed = (
+        priced.with_row_index("_row")
+        .group_by(keys)
+        .agg(
+            pl.len().alias("_rows"),
+            *[pl.col(c).sum() for c in _CUBE_SUMS],
+            *[pl.col(c).count().alias(f"_n_{c}") for c in _CUBE_SUMS],
+        )
+    )
+    return summed.select(
+        *[_text(c) if c in _COMPACT else pl.col(c) for c in _CUBE_KEYS],
+        "_no_reported",
+        "_solo",
+        "_rows",
+        *[pl.when(pl.col(f"_n_{c}") > 0).then(pl.col(c)).alias(c) for c in _CUBE_SUMS],
+    )
+
+
+def _text(column: str) -> pl.Expr:
+    return pl.col(column).cast(pl.String)
+
+
+@dataclass
+class _Rows:
+    """The month's rows as the detectors read them, held compactly (see :func:`_month`)."""
+
+    frame: pl.DataFrame
+    #: Columns the frame holds as codes: name -> (value by code, code column). Text with
+    #: few distinct values, ``tags`` and the rates (see :func:`_month`).
+    lookups: dict[str, tuple[pl.Series, str]] = field(default_factory=dict)
+    #: Integer columns held in a narrower type: name -> their own type.
+    narrowed: dict[str, pl.DataType] = field(default_factory=dict)
+
+    def requests(self) -> pl.LazyFrame:
+        """The request rows, every column as the detectors expect it (lazily: a query
+        restores only the columns it reads)."""
+        wide = [pl.col(name).cast(dtype) for name, dtype in self.narrowed.items()]
+        looked_up = [
+            pl.lit(values).gather(pl.col(code)).alias(name)
+            for name, (values, code) in self.lookups.items()
+        ]
+        codes = {code for _, code in self.lookups.values()}
+        requests = self.frame.lazy().filter(pl.col("granularity") == "request")
+        return requests.with_columns(*wide, *looked_up).drop(codes)
+
+
+def _month(
+    store: Store, manifest: Manifest, book: PriceBook, options: ReportOptions
+) -> tuple[pl.DataFrame, _Rows | None]:
+    """The month's cube (:func:`_cube`) and, when rules run, the rows they read.
+
+    One pass over the store (only the month's parts, only the columns needed), pricing
+    each row once, on the streaming engine. Without rules nothing per row is kept. With
+    rules, the rows hold the cube's columns and the rules' (:func:`input_columns`)
+    compactly: text with few distinct values as a one- or two-byte code into its
+    dictionary, integers in the smallest type their values fit, the rates as a code into
+    the month's few distinct rates (all restored as the detectors read them). The
+    cube's own columns are dropped as soon as the cube is summed. When the rules read only
+    some keys of ``tags``, the rows hold a code per distinct ``tags`` value; those keys are
+    read from each distinct value once (:func:`_tag_lookups`), not from millions of rows.
+    """
+    priced, rates = _priced_rows(store, manifest, book, options)
+    if not options.rules:
+        return _cube(priced).collect(engine="streaming"), None
+    available = [c for c in priced.collect_schema().names() if c != RATE_CODE]
+    inputs = input_columns(options.rules, [*available, *RATE_COLUMNS.values()])
+    for_rules = list(dict.fromkeys(["granularity", *inputs.columns]))
+    rate_columns = [c for c in for_rules if c in RATE_COLUMNS.values()]
+    whole = [c for c in for_rules if c not in rate_columns]
+    held = [_held(c) for c in whole]
+    lookups: dict[str, tuple[pl.Series, str]] = {
+        c: (rates.get_column(c), RATE_CODE) for c in rate_columns
+    }
+    if rate_columns:
+        held.append(pl.col(RATE_CODE))
+    categories = pl.Categories.random()  # the distinct tags alone, numbered from 0
+    if inputs.tag_keys and "tags" not in whole:
+        held.append(pl.col("tags").cast(pl.Categorical(categories)).to_physical().alias("_tags"))
+    cube_only = [c for c in [*_CUBE_KEYS, *_CUBE_SUMS] if c not in whole]
+    rows = priced.select(*held, *[_held(c) for c in cube_only]).collect(engine="streaming")
+    cube = _cube(rows.lazy()).collect(engine="streaming")
+    if "_tags" in rows.columns:
+        lookups |= _tag_lookups(categories.to_series(), inputs.tag_keys, "_tags")
+    codes = list(dict.fromkeys(code for _, code in lookups.values()))
+    # Picked column by column: selecting from a frame of many chunks would copy them all.
+    columns, narrowed = [], {}
+    for name in [*whole, *codes]:
+        column = rows.get_column(name)
+        if isinstance(column.dtype, pl.Categorical):
+            # Its code, in the fewest bytes that hold it, and the dictionary to read it by.
+            lookups[name] = (column.dtype.categories.to_series().alias(name), f"_{name}")
+            column = column.to_physical().shrink_dtype().alias(f"_{name}")
+        elif name in codes:
+            column = column.shrink_dtype()
+        elif column.dtype in (pl.Int64, pl.Int32):
+            narrow = column.shrink_dtype()
+            if narrow.dtype != column.dtype:
+                narrowed[name] = column.dtype
+            column = narrow
+        columns.append(column)
+    return cube, _Rows(pl.DataFrame(columns), lookups, narrowed)
+
+
+def _held(column: str) -> pl.Expr:
+    return pl.col(column).cast(pl.Categorical) if column in _COMPACT else pl.col(column)
+
+
+def _tag_lookups(
+    values: pl.Series, keys: Sequence[str], code: str
+) -> dict[str, tuple[pl.Series, str]]:
+    """What the rules read of ``tags``, per distinct ``tags`` value (``values``, by code).
+
+    ``tags.<key>`` (the very value that field reads), and ``tags`` itself reduced to those
+    keys: a JSON object of just them, which reads back exactly the same through
+    ``tags.<key>`` for every key the rules read.
+    """
+    distinct = pl.DataFrame({"tags": values}, schema={"tags": pl.String})
+    fields = [field_expr(f"tags.{key}").alias(key) for key in keys]
+    read = distinct.select(pl.struct(fields).alias("_read")).unnest("_read")
+    slim = read.select(pl.struct(list(keys)).struct.json_encode().alias("tags"))
+    lookups = {"tags": (slim.get_column("tags"), code)}
+    for key in keys:
+        lookups[f"tags.{key}"] = (read.get_column(key).alias(f"tags.{key}"), code)
+    return lookups
+
+
+def _detect(rows: _Rows | None, options: ReportOptions, book: PriceBook) -> list[RulePlan]:
+    """Every rule's flagged requests, computed one rule at a time (so one detector's working
+    memory at a time), as plans whose findings and records read those few rows only."""
+    if rows is None:
+        return []
+    plans = plan(rows.requests(), options.rules, DetectContext(book=book))
+    return [rule_plan.collected() for rule_plan in plans]
 
 
 def _source_ranks() -> pl.LazyFrame:
@@ -339,7 +562,12 @@ def _layers(priced: pl.LazyFrame) -> tuple[pl.LazyFrame, pl.LazyFrame]:
 
 
 def _materialised(frames: tuple[pl.LazyFrame, pl.LazyFrame]) -> tuple[pl.LazyFrame, ...]:
-    return tuple(frame.lazy() for frame in pl.collect_all(list(frames)))
+    """The layers computed once: every breakdown and section reads them.
+
+    On the in-memory engine: the layers are a few joins and group-bys of the cubes (small,
+    in memory), where the streaming engine's start-up per query costs more than the work.
+    """
+    return tuple(frame.lazy() for frame in pl.collect_all(list(frames), engine="in-memory"))
 
 
 def _breakdown(
@@ -390,13 +618,16 @@ def build_report(store: Store, book: PriceBook, options: ReportOptions) -> Repor
 
     manifest = store.manifest()
     month = options.month
-    # The store is scanned once per month and the priced rows held in memory: some thirty
-    # aggregations and the detectors read them, and re-planning the scan, price joins and
-    # layers inside each one cost 4x the time and 3x the memory (measured on the samples).
-    priced = priced_month(store, manifest, book, options).collect().lazy()
-    spend, attribution = _materialised(_layers(priced))
+    # Each month is read once (see _month); the detectors run on this month's rows before
+    # the previous month is read, so only one month's rows are ever in memory. Everything
+    # else reads the cubes and the layers built from them, which are small.
+    cube, rows = _month(store, manifest, book, options)
+    plans = _detect(rows, options, book)
+    del rows
     previous_options = ReportOptions(month.previous(), options.generated_at, options.cost_mode)
-    previous_priced = priced_month(store, manifest, book, previous_options).collect().lazy()
+    previous_cube, _ = _month(store, manifest, book, previous_options)
+    priced, previous_priced = cube.lazy(), previous_cube.lazy()
+    spend, attribution = _materialised(_layers(priced))
     previous_spend, previous_attribution = _materialised(_layers(previous_priced))
     frames = Frames(
         store=store,
@@ -447,7 +678,7 @@ def build_report(store: Store, book: PriceBook, options: ReportOptions) -> Repor
         .sort(["requests", "model_raw"], descending=[True, False]),
         "sources": priced.group_by("source", "granularity")
         .agg(
-            pl.len().alias("rows"),
+            pl.col("_rows").sum().alias("rows"),
             pl.col("requests").sum(),
             pl.col("source_file").n_unique().alias("files"),
         )
@@ -462,12 +693,14 @@ def build_report(store: Store, book: PriceBook, options: ReportOptions) -> Repor
             spend if layer == "spend" else attribution, key, extras.get(name)
         )
     queries.update(section_queries(frames))
-    requests = priced.filter(pl.col("granularity") == "request")
-    plans = plan(requests, options.rules, DetectContext(book=book))
     for index, rule_plan in enumerate(plans):
         queries[f"findings:{index}"] = rule_plan.findings
     queries["savings"] = savings_total(plans)
-    results = dict(zip(queries, pl.collect_all(list(queries.values())), strict=True))
+    # Most queries read the small cubes, layers or flagged requests; the checklist's scans
+    # the whole store for its keys, which the streaming engine reads in parallel (measured
+    # faster overall on 1M and 10M).
+    collected = pl.collect_all(list(queries.values()), engine="streaming")
+    results = dict(zip(queries, collected, strict=True))
 
     totals_row = results["totals"].to_dicts()[0]
     total_cost = to_decimal(totals_row["cost_usd"])

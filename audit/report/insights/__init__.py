@@ -32,7 +32,11 @@ class Frames:
     now: datetime
     settings: InsightSettings
     book: PriceBook
-    priced: pl.LazyFrame  # the month's rows, priced, with cost_usd and the local day
+    # The month pre-aggregated (audit.report.model._cube): one row per distinct value of the
+    # report's columns (_CUBE_KEYS), sums of tokens and cost_usd, and `_rows` (the request
+    # rows behind it). Sections sum and group; counting must use `_rows`, and a statistic
+    # over single requests (a median) needs row-level data, not this frame.
+    priced: pl.LazyFrame
     spend: pl.LazyFrame  # billed where billing exists, logs otherwise
     attribution: pl.LazyFrame  # logs plus the unattributed remainder of billed days
     previous_priced: pl.LazyFrame
