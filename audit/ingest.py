@@ -29,7 +29,7 @@ from audit.sources import ReadOptions, Sample, SourceAdapter, detect
 from audit.store import Store, StoreWriter, fault_point
 
 #: Rows buffered in memory before they are written as parts (bounds peak memory).
-FLUSH_ROWS = 500_000
+FLUSH_ROWS = 250_000
 #: Documentation that export folders commonly carry; skipped visibly, never "unrecognised".
 DOCUMENTATION = ("README*", "readme*", "*.md", "*.rst", "LICENSE*", "CHANGELOG*")
 #: tokaudit's own settings, often kept beside the exports they describe.
