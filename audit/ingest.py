@@ -30,6 +30,19 @@ from audit.store import Store, StoreWriter, fault_point
 
 #: Rows buffered in memory before they are written as parts (bounds peak memory).
 FLUSH_ROWS = 250_000
+#: Files up to this size are batched with other files of the same batchable format.
+BATCH_FILE_BYTES = 16 * 1024 * 1024
+#: A batch is mapped and committed once it holds this many extracted rows, bytes or files;
+#: rows and bytes bound memory, the file count bounds the work a crash makes the next run redo.
+BATCH_ROWS = 250_000
+BATCH_BYTES = 32 * 1024 * 1024
+BATCH_FILES = 5_000
+#: What a file can raise while it is read (it vanished, it is corrupt, a parser gave up).
+READ_ERRORS = (OSError, EOFError, zlib.error, PolarsError, AuditError)
+#: Statuses of a file that could not be ingested (whole); the report lists them.
+FAILED = frozenset({"unrecognised", "empty", "unreadable"})
+#: Good rows and rejects of a chunk or a batch, after shared validation.
+_Mapped = tuple[pl.DataFrame, pl.DataFrame]
 #: Documentation that export folders commonly carry; skipped visibly, never "unrecognised".
 DOCUMENTATION = ("README*", "readme*", "*.md", "*.rst", "LICENSE*", "CHANGELOG*")
 #: tokaudit's own settings, often kept beside the exports they describe.
@@ -54,7 +67,7 @@ class FileResult:
     @property
     def problem(self) -> bool:
         """Whether this file makes the run's exit code non-zero."""
-        return self.status in {"unrecognised", "empty", "unreadable"} or self.rows_rejected > 0
+        return self.status in FAILED or self.rows_rejected > 0
 
 
 @dataclass
@@ -139,16 +152,23 @@ class _Buffer:
         return self.writer.append(batch)
 
 
+def _finished(
+    mapped: pl.LazyFrame, adapter: SourceAdapter, source_file: str | None, book: PriceBook
+) -> _Mapped:
+    """Good rows (models resolved) and rejects of an adapter's mapped rows, in one query."""
+    finished = finish(
+        mapped, source=adapter.name, source_file=source_file, granularity=adapter.granularity
+    )
+    good, bad = split(finished)
+    rows, rejects = pl.collect_all([good, bad])
+    return resolve_models(rows, book), rejects
+
+
 def _read_file(
     path: Path, adapter: SourceAdapter, options: ReadOptions, book: PriceBook
-) -> Iterator[tuple[pl.DataFrame, pl.DataFrame]]:
+) -> Iterator[_Mapped]:
     for chunk in adapter.read(path, options):
-        finished = finish(
-            chunk, source=adapter.name, source_file=str(path), granularity=adapter.granularity
-        )
-        good, bad = split(finished)
-        rows, rejects = pl.collect_all([good, bad])
-        yield resolve_models(rows, book), rejects
+        yield _finished(chunk, adapter, str(path), book)
 
 
 class IngestObserver:
@@ -210,7 +230,6 @@ def ingest(
 class _Pending:
     """A small file read and waiting in a batch: its rows are mapped with the others'."""
 
-    path: Path
     size: int
     digest: str
     mtime_ns: int
@@ -272,7 +291,7 @@ class _Run:
                 result.status, result.message = "unreadable", _describe(exc)
                 self._settled(result, size)
                 return
-            self.batch.append(_Pending(path, size, digest, stat.st_mtime_ns, adapter, result, raws))
+            self.batch.append(_Pending(size, digest, stat.st_mtime_ns, adapter, result, raws))
             self.batch_rows += sum(raw.height for raw in raws)
             self.batch_bytes += sum(int(raw.estimated_size()) for raw in raws)
             self.unfinished.add(id(result))
@@ -288,15 +307,19 @@ class _Run:
         _ingest_streamed(path, result, stat, digest, adapter, self.writer, self.options, self.book)
         self._settled(result, size)
 
+    def _note_problem(self, result: FileResult) -> None:
+        """Remember a file that could not be ingested, for the report's data-quality list."""
+        problem = {
+            "status": result.status,
+            "message": result.message,
+            "candidates": result.candidates,
+        }
+        self.writer.record_problem(result.path, problem)
+        self.writer.commit()
+
     def _settled(self, result: FileResult, size: int) -> None:
-        if result.status in {"unrecognised", "empty", "unreadable"}:
-            problem = {
-                "status": result.status,
-                "message": result.message,
-                "candidates": result.candidates,
-            }
-            self.writer.record_problem(result.path, problem)
-            self.writer.commit()
+        if result.status in FAILED:
+            self._note_problem(result)
         elif result.status == "unchanged":
             self.writer.record_problem(result.path, None)
         self._announce_later(result, size)
@@ -368,13 +391,9 @@ class _Run:
                         alone = exc
                     self._write_batch([item], alone)
                 return
-            item = batch[0]
-            item.result.status, item.result.message = "unreadable", _describe(mapped)
-            self.writer.record_problem(
-                item.result.path,
-                {"status": "unreadable", "message": item.result.message, "candidates": []},
-            )
-            self.writer.commit()
+            result = batch[0].result
+            result.status, result.message = "unreadable", _describe(mapped)
+            self._note_problem(result)
             return
         rows, rejects = mapped
         written = self.writer.append_by_file(rows)
@@ -383,34 +402,19 @@ class _Run:
         stats = _per_file(rows, rejects)
         for item in batch:
             result = item.result
-            read, months, reasons = stats.get(result.path, (0, [], []))
-            result.rows_read = read
-            result.rows_rejected = sum(int(str(reason["rows"])) for reason in reasons)
+            result.rows_read, result.rows_rejected, months, result.reasons = stats.get(
+                result.path, (0, 0, [], [])
+            )
             result.rows_loaded = written.get(result.path, 0)
             result.rows_duplicate = result.rows_read - result.rows_rejected - result.rows_loaded
-            result.reasons = reasons
             _record(self.writer, item.digest, result, item.size, item.mtime_ns, months)
         self.writer.commit()
-
-
-_Mapped = tuple[pl.DataFrame, pl.DataFrame]
-
-
-#: Files up to this size are batched with other files of the same batchable format.
-BATCH_FILE_BYTES = 16 * 1024 * 1024
-#: A batch is mapped and committed once it holds this many extracted rows, bytes or files;
-#: rows and bytes bound memory, the file count bounds the work a crash makes the next run redo.
-BATCH_ROWS = 250_000
-BATCH_BYTES = 32 * 1024 * 1024
-BATCH_FILES = 5_000
-#: What a file can raise while it is read (it vanished, it is corrupt, a parser gave up).
-READ_ERRORS = (OSError, EOFError, zlib.error, PolarsError, AuditError)
 
 
 def _map_batch(
     adapter: SourceAdapter, batch: list[_Pending], options: ReadOptions, book: PriceBook
 ) -> _Mapped:
-    """Good rows (models resolved) and rejects of many files' extracted rows, in one query.
+    """:func:`_finished` over many files' extracted rows (``source_file`` tells them apart).
 
     Runs on the worker thread: it only reads its arguments and touches no shared state.
     """
@@ -422,32 +426,24 @@ def _map_batch(
     if not frames:
         return pl.DataFrame(), pl.DataFrame()
     raw = pl.concat(frames, how="diagonal_relaxed")
-    finished = finish(
-        adapter.transform(raw, options),
-        source=adapter.name,
-        source_file=None,
-        granularity=adapter.granularity,
-    )
-    good, bad = split(finished)
-    rows, rejects = pl.collect_all([good, bad])
-    return resolve_models(rows, book), rejects
+    return _finished(adapter.transform(raw, options), adapter, None, book)
 
 
 def _per_file(
     rows: pl.DataFrame, rejects: pl.DataFrame
-) -> dict[str, tuple[int, list[str], list[dict[str, object]]]]:
-    """Per source file of a batch: rows read, months touched, reject reasons."""
-    stats: dict[str, tuple[int, list[str], list[dict[str, object]]]] = {}
+) -> dict[str, tuple[int, int, list[str], list[dict[str, object]]]]:
+    """Per source file of a batch: rows read, rows rejected, months touched, reject reasons."""
+    stats: dict[str, tuple[int, int, list[str], list[dict[str, object]]]] = {}
     if rows.height:
         per_file = rows.group_by("source_file").agg(
             pl.len().alias("n"), pl.col("ts").dt.strftime("%Y-%m").unique().sort().alias("m")
         )
         for name, count, months in per_file.iter_rows():
-            stats[name] = (count, list(months), [])
+            stats[name] = (count, 0, list(months), [])
     if rejects.height:
         for (name,), group in rejects.group_by("source_file"):
-            count, months, _ = stats.get(str(name), (0, [], []))
-            stats[str(name)] = (count + group.height, months, _reason_counts(group))
+            count, _, months, _ = stats.get(str(name), (0, 0, [], []))
+            stats[str(name)] = (count + group.height, group.height, months, _reason_counts(group))
     return stats
 
 
@@ -546,10 +542,10 @@ def _ingest_streamed(
         result.rows_loaded += buffer.flush()
     except READ_ERRORS as exc:
         # Whatever was flushed stays (it is deduplicated on the next run); the file is not
-        # recorded as done, so fixing it and re-running picks it up again.
+        # recorded as done, so fixing it and re-running picks it up again. The caller
+        # records the problem and commits (flushed parts included).
         result.status = "unreadable"
         result.message = _describe(exc)
-        writer.commit()
         return
     all_rejects = pl.concat(rejects) if rejects else None
     if all_rejects is not None:

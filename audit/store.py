@@ -132,12 +132,22 @@ class Manifest:
         Indexed on first use: a re-run over a tree of thousands of unchanged files must cost
         a dictionary lookup per file, not a scan of the whole manifest.
         """
-        if self._by_stat is None or len(self._by_stat) != len(self.files):
-            self._by_stat = {
-                (record.get("path"), record.get("size"), record.get("mtime_ns")): digest
-                for digest, record in self.files.items()
-            }
+        if self._by_stat is None:
+            self._by_stat = {_stat_key(record): digest for digest, record in self.files.items()}
         return self._by_stat.get((path, size, mtime_ns))
+
+    def record_file(self, digest: str, record: dict[str, Any]) -> None:
+        """Add or replace a source file's record, keeping the lookup index exact."""
+        previous = self.files.get(digest)
+        if self._by_stat is not None:
+            if previous is not None:
+                self._by_stat.pop(_stat_key(previous), None)
+            self._by_stat[_stat_key(record)] = digest
+        self.files[digest] = record
+
+
+def _stat_key(record: dict[str, Any]) -> tuple[Any, Any, Any]:
+    return record.get("path"), record.get("size"), record.get("mtime_ns")
 
 
 class Store:
@@ -295,7 +305,7 @@ class StoreWriter:
 
     def record_file(self, digest: str, record: dict[str, Any]) -> None:
         """Note a fully ingested source file (committed with the next :meth:`commit`)."""
-        self.manifest.files[digest] = record
+        self.manifest.record_file(digest, record)
         self.manifest.problems.pop(record["path"], None)
 
     def record_problem(self, path: str, problem: dict[str, Any] | None) -> None:
