@@ -293,6 +293,30 @@ def parse_columns(specs: Mapping[str, tuple[str, str, str]]) -> list[pl.Expr]:
 FrameT = TypeVar("FrameT", pl.DataFrame, pl.LazyFrame)
 
 
+def _parse_stamps(frame: FrameT, stamps: list[str]) -> FrameT:
+    """``_stamp.<out>``: the text formats' result for each timestamp column, one stage each.
+
+    Each format sees only the rows every earlier format left unparsed (null cells cost
+    nothing), so a file pays about one parse per row instead of one per format.
+    """
+    first, *others = _TS_FORMATS
+    frame = frame.with_columns(
+        _to_ts(pl.col(_TEXT_PREFIX + out), first).alias(_STAMP_PREFIX + out) for out in stamps
+    )
+    for fmt in others:
+        frame = frame.with_columns(
+            pl.coalesce(
+                pl.col(_STAMP_PREFIX + out),
+                _to_ts(
+                    pl.when(pl.col(_STAMP_PREFIX + out).is_null()).then(pl.col(_TEXT_PREFIX + out)),
+                    fmt,
+                ),
+            ).alias(_STAMP_PREFIX + out)
+            for out in stamps
+        )
+    return frame
+
+
 def parse_frame(frame: FrameT, specs: Mapping[str, tuple[str, str, str]]) -> FrameT:
     """:func:`parse_columns` in three stages: clean text, values, then reasons.
 
@@ -306,23 +330,9 @@ def parse_frame(frame: FrameT, specs: Mapping[str, tuple[str, str, str]]) -> Fra
         for out, (raw, kind, _label) in specs.items()
     }
     frame = frame.with_columns(texts.values())
-    # Timestamps: each format sees only the rows every earlier format left unparsed (null
-    # cells cost nothing), one stage per format, so a file pays about one parse per row.
     stamps = [out for out, (_raw, kind, _label) in specs.items() if kind == "ts"]
-    for index, fmt in enumerate(_TS_FORMATS):
-        found = [pl.col(_STAMP_PREFIX + out) for out in stamps]
-        texts_left = [
-            pl.col(_TEXT_PREFIX + out)
-            if index == 0
-            else pl.when(got.is_null()).then(pl.col(_TEXT_PREFIX + out))
-            for out, got in zip(stamps, found, strict=True)
-        ]
-        frame = frame.with_columns(
-            (_to_ts(left, fmt) if index == 0 else pl.coalesce(got, _to_ts(left, fmt))).alias(
-                _STAMP_PREFIX + out
-            )
-            for out, got, left in zip(stamps, found, texts_left, strict=True)
-        )
+    if stamps:
+        frame = _parse_stamps(frame, stamps)
     frame = frame.with_columns(
         (
             _ts_value(pl.col(_TEXT_PREFIX + out), pl.col(_STAMP_PREFIX + out))
