@@ -24,7 +24,8 @@ EVIDENCE_ITEMS = 3
 _SEVERITY_ORDER = {"high": 0, "medium": 1, "low": 2}
 
 
-#: Columns of a request the framework reads itself (evidence and de-duplication).
+#: Columns of a request the framework reads itself (evidence and de-duplication), in the
+#: order evidence items show them.
 FRAMEWORK_COLUMNS = ("record_id", "ts", "model", "cost_usd")
 
 
@@ -129,9 +130,7 @@ def plan(requests: pl.LazyFrame, rules: Sequence[Rule], ctx: DetectContext) -> l
 
 
 def _evidence_columns(detector: Detector) -> list[str]:
-    return list(
-        dict.fromkeys(["record_id", "ts", "model", "cost_usd", "savings_usd", *detector.evidence])
-    )
+    return list(dict.fromkeys([*FRAMEWORK_COLUMNS, "savings_usd", *detector.evidence]))
 
 
 def _outputs(
