@@ -26,6 +26,7 @@ from audit.errors import AuditError, ExitCode, SourceError, UsageError
 from audit.normalize import finish, split
 from audit.pricing import PriceBook, load_price_book, resolve_models
 from audit.sources import ReadOptions, Sample, SourceAdapter, detect
+from audit.sources.base import GZIP_MAGIC
 from audit.store import Store, StoreWriter, fault_point
 
 #: Rows buffered in memory before they are written as parts (bounds peak memory).
@@ -120,6 +121,12 @@ def file_digest(path: Path) -> str:
     return digest.hexdigest()
 
 
+def file_content(path: Path) -> bytes:
+    """A small file's bytes, read once for its hash, its detection and its rows."""
+    with path.open("rb") as handle:
+        return handle.read()
+
+
 def _reason_counts(rejects: pl.DataFrame) -> list[dict[str, object]]:
     if rejects.height == 0:
         return []
@@ -165,10 +172,31 @@ def _finished(
 
 
 def _read_file(
-    path: Path, adapter: SourceAdapter, options: ReadOptions, book: PriceBook
+    path: Path,
+    adapter: SourceAdapter,
+    options: ReadOptions,
+    book: PriceBook,
+    pool: ThreadPoolExecutor,
 ) -> Iterator[_Mapped]:
-    for chunk in adapter.read(path, options):
-        yield _finished(chunk, adapter, str(path), book)
+    """A file's chunks, validated; each chunk is mapped on ``pool`` while the next is read.
+
+    Reading a chunk (bytes, lines, JSON decoding) and mapping the previous one both
+    release the GIL in Polars, so a big file keeps two cores busy instead of one. At
+    most two chunks are held at once.
+    """
+    pending: Future[_Mapped] | None = None
+    try:
+        for chunk in adapter.read(path, options):
+            future = pool.submit(_finished, chunk, adapter, str(path), book)
+            if pending is not None:
+                yield pending.result()
+            pending = future
+        if pending is not None:
+            done, pending = pending, None
+            yield done.result()
+    finally:
+        if pending is not None and not pending.cancel():
+            pending.exception()  # the read failed or the caller stopped: let it finish
 
 
 class IngestObserver:
@@ -280,13 +308,13 @@ class _Run:
         if isinstance(prepared, FileResult):
             self._settled(prepared, size)
             return
-        result, stat, digest, adapter = prepared
+        result, stat, digest, adapter, content = prepared
         self.formats[path.parent] = adapter
         if adapter.batchable and stat.st_size <= BATCH_FILE_BYTES:
             if self.batch and self.batch[0].adapter is not adapter:
                 self.flush_batch()
             try:
-                raws = [raw for raw in adapter.extract(path, self.options) if raw.height]
+                raws = [raw for raw in adapter.extract(path, self.options, content) if raw.height]
             except READ_ERRORS as exc:
                 result.status, result.message = "unreadable", _describe(exc)
                 self._settled(result, size)
@@ -303,8 +331,11 @@ class _Run:
             ):
                 self.flush_batch()
             return
+        del content  # a big or one-stage file is streamed from disk, not held
         self.drain()
-        _ingest_streamed(path, result, stat, digest, adapter, self.writer, self.options, self.book)
+        _ingest_streamed(
+            path, result, stat, digest, adapter, self.writer, self.options, self.book, self.pool
+        )
         self._settled(result, size)
 
     def _note_problem(self, result: FileResult) -> None:
@@ -475,8 +506,13 @@ def _record(
 
 def _prepare(
     path: Path, writer: StoreWriter, options: ReadOptions, likely: SourceAdapter | None = None
-) -> FileResult | tuple[FileResult, os.stat_result, str, SourceAdapter]:
-    """Everything decided before reading rows: skipped, unchanged, or which format it is."""
+) -> FileResult | tuple[FileResult, os.stat_result, str, SourceAdapter, bytes | None]:
+    """Everything decided before reading rows: skipped, unchanged, or which format it is.
+
+    A small file is read once, here: the same bytes are hashed, sniffed and (for a
+    batchable format) split into rows, instead of reading it again for each. They are
+    returned uncompressed, or None for a big or gzip file, which is streamed from disk.
+    """
     shown = str(path)
     if any(fnmatch.fnmatchcase(path.name, pattern) for pattern in DOCUMENTATION):
         return FileResult(shown, "skipped", message="documentation, not an export")
@@ -487,12 +523,18 @@ def _prepare(
         if stat.st_size == 0:
             return FileResult(shown, "empty", message="empty file (0 bytes)")
         digest = writer.manifest.find_unchanged(shown, stat.st_size, stat.st_mtime_ns)
-        if digest is None:
+        content: bytes | None = None
+        if digest is None and stat.st_size <= BATCH_FILE_BYTES:
+            content = file_content(path)
+            digest = hashlib.sha256(content).hexdigest()
+            if content.startswith(GZIP_MAGIC):
+                content = None  # rows and sniffing need it decompressed: streamed instead
+        elif digest is None:
             digest = file_digest(path)
         if digest in writer.manifest.files:
             previous = writer.manifest.files[digest]
             return FileResult(shown, "unchanged", format=previous.get("format"))
-        detection = detect(Sample.of(path, options), likely)
+        detection = detect(Sample.of(path, options, content), likely)
     except OSError as exc:
         return FileResult(shown, "unreadable", message=f"cannot read: {exc.strerror or exc}")
     if detection.adapter is None:
@@ -510,6 +552,7 @@ def _prepare(
         stat,
         digest,
         detection.adapter,
+        content,
     )
 
 
@@ -522,13 +565,14 @@ def _ingest_streamed(
     writer: StoreWriter,
     options: ReadOptions,
     book: PriceBook,
+    pool: ThreadPoolExecutor,
 ) -> None:
     """A large file (or a format read in one stage): chunk by chunk, flushed in bounded batches."""
     buffer = _Buffer(writer)
     rejects: list[pl.DataFrame] = []
     months: set[str] = set()
     try:
-        for rows, bad in _read_file(path, adapter, options, book):
+        for rows, bad in _read_file(path, adapter, options, book, pool):
             result.rows_read += rows.height + bad.height
             result.rows_rejected += bad.height
             if bad.height:

@@ -13,6 +13,7 @@ from polars.exceptions import ComputeError
 import audit.ingest as ingest_module
 from audit.errors import ExitCode
 from audit.ingest import FileResult, IngestObserver, IngestSummary, ingest
+from audit.sources import ReadOptions
 from audit.sources.claude_code import ClaudeCodeTranscript
 from audit.store import Store
 
@@ -213,3 +214,79 @@ def test_folder_shortcut_still_detects_other_formats(tmp_path: Path, store: Stor
         ("b.jsonl", "generic-jsonl"),
         ("c.jsonl", "claude-code"),
     ]
+
+
+def big_log(path: Path, rows: int) -> Path:
+    """A generic JSONL log, read in several chunks once ``chunk_bytes`` is small."""
+    lines = [
+        json.dumps(
+            {
+                "request_id": f"r{n}",
+                "timestamp": f"2026-06-{1 + n % 28:02d}T10:00:00Z",
+                "model": "gpt-4o-mini",
+                "input_tokens": n,
+                "output_tokens": 1,
+            }
+        )
+        for n in range(rows)
+    ]
+    lines[rows // 2] = '{"request_id": "cut'  # a bad line mid-file: rejected, not fatal
+    return write(path, "\n".join(lines) + "\n")
+
+
+def test_chunks_of_a_big_file_mapped_on_the_worker_equal_one_chunk(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    log = big_log(tmp_path / "in" / "gateway.jsonl", 2000)
+    monkeypatch.setattr(ingest_module, "BATCH_FILE_BYTES", 0)  # streamed, as a big file is
+    whole = ingest([log], Store(tmp_path / "whole"))
+    chunked_store = Store(tmp_path / "chunked")
+    chunked = ingest([log], chunked_store, options=ReadOptions(chunk_bytes=4096))
+
+    assert outcome(chunked) == outcome(whole)
+    assert outcome(chunked)[0][1:6] == ("loaded", 2000, 1999, 0, 1)
+    assert stored(chunked_store) == stored(Store(tmp_path / "whole"))
+    assert sum(row["input_tokens"] for row in stored(chunked_store)) == sum(range(2000)) - 1000
+
+
+def test_a_chunk_that_fails_on_the_worker_fails_its_file_only(
+    tmp_path: Path, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    log = big_log(tmp_path / "in" / "a-gateway.jsonl", 2000)
+    write(
+        tmp_path / "in" / "b-fine.jsonl",
+        json.dumps(
+            {
+                "request_id": "fine",
+                "timestamp": "2026-06-01T00:00:00Z",
+                "model": "gpt-4o-mini",
+                "input_tokens": 1,
+                "output_tokens": 1,
+            }
+        )
+        + "\n",
+    )
+    real = ingest_module._finished
+    calls: list[str | None] = []
+
+    def failing_third_chunk(*args: object) -> object:
+        calls.append(args[2])  # type: ignore[arg-type]
+        if args[2] == str(log) and calls.count(str(log)) == 3:
+            raise ComputeError("simulated failure in chunk 3")
+        return real(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(ingest_module, "BATCH_FILE_BYTES", 0)
+    monkeypatch.setattr(ingest_module, "_finished", failing_third_chunk)
+    summary = ingest([tmp_path / "in"], store, options=ReadOptions(chunk_bytes=4096))
+    status = {Path(f.path).name: (f.status, f.message) for f in summary.files}
+    assert status["a-gateway.jsonl"] == ("unreadable", "simulated failure in chunk 3")
+    assert status["b-fine.jsonl"][0] == "loaded"
+    assert summary.exit_code == ExitCode.DATA
+    assert "fine" in {row["record_id"] for row in stored(store)}
+
+    # fixed and re-run: the whole file loads once, whatever was flushed before the failure
+    monkeypatch.setattr(ingest_module, "_finished", real)
+    again = ingest([tmp_path / "in"], store, options=ReadOptions(chunk_bytes=4096))
+    assert {Path(f.path).name: f.status for f in again.files}["a-gateway.jsonl"] == "loaded"
+    ids = [row["record_id"] for row in stored(store)]
+    assert len(ids) == len(set(ids)) == 2000  # 1999 good rows of the log + "fine"

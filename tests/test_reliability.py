@@ -301,6 +301,8 @@ def test_a_file_that_vanishes_or_cannot_be_read(
             raise PermissionError(13, "Permission denied", str(path))
         return real_digest(path)
 
+    # As big files: hashed first, then streamed from disk (small ones are read once).
+    monkeypatch.setattr(ingest_module, "BATCH_FILE_BYTES", 0)
     monkeypatch.setattr(ingest_module, "file_digest", flaky_digest)
     summary = ingest([tmp_path / "in"], store)
     statuses = {Path(f.path).name: (f.status, f.message) for f in summary.files}
@@ -308,6 +310,35 @@ def test_a_file_that_vanishes_or_cannot_be_read(
     assert "No such file" in str(statuses["a-gone.jsonl"][1])
     assert statuses["b-locked.jsonl"] == ("unreadable", "cannot read: Permission denied")
     assert statuses["c-fine.jsonl"][0] == "loaded"
+    assert summary.exit_code == ExitCode.DATA
+
+
+def test_a_small_file_that_cannot_be_read_is_reported_and_the_rest_load(
+    tmp_path: Path, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import audit.ingest as ingest_module
+
+    good = json.dumps(
+        {"timestamp": "2026-06-01T00:00:00Z", "model": "m", "input_tokens": 1, "output_tokens": 1}
+    )
+    locked = write(tmp_path / "in" / "a-locked.jsonl", good + "\n")
+    write(tmp_path / "in" / "b-fine.jsonl", good.replace("}", ', "request_id": "fine"}') + "\n")
+    real_content = ingest_module.file_content
+    read: list[str] = []
+
+    def flaky_content(path: Path) -> bytes:
+        read.append(path.name)
+        if path == locked:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_content(path)
+
+    monkeypatch.setattr(ingest_module, "file_content", flaky_content)
+    summary = ingest([tmp_path / "in"], store)
+    statuses = {Path(f.path).name: (f.status, f.message) for f in summary.files}
+    assert statuses["a-locked.jsonl"] == ("unreadable", "cannot read: Permission denied")
+    assert statuses["b-fine.jsonl"][0] == "loaded"
+    assert read == ["a-locked.jsonl", "b-fine.jsonl"]  # each small file is read once
+    assert Store(store.root).scan().select("record_id").collect()["record_id"].to_list() == ["fine"]
     assert summary.exit_code == ExitCode.DATA
 
 

@@ -110,8 +110,15 @@ class Sample:
         self.options = options or ReadOptions()
 
     @classmethod
-    def of(cls, path: Path, options: ReadOptions | None = None) -> Sample:
-        """Read the first 64 KiB (decompressed for gzip): enough for a header or a few lines."""
+    def of(
+        cls, path: Path, options: ReadOptions | None = None, data: bytes | None = None
+    ) -> Sample:
+        """Read the first 64 KiB (decompressed for gzip): enough for a header or a few lines.
+
+        ``data``: the file's uncompressed content, when the caller has already read it.
+        """
+        if data is not None:
+            return cls(path, data[:SNIFF_BYTES], options)
         with open_binary(path) as handle:
             return cls(path, handle.read(SNIFF_BYTES), options)
 
@@ -250,11 +257,15 @@ class SourceAdapter(ABC):
     #: (a Claude Code projects tree) would otherwise pay Polars' planning cost once each.
     batchable: ClassVar[bool] = False
 
-    def extract(self, path: Path, options: ReadOptions) -> Iterator[pl.DataFrame]:
+    def extract(
+        self, path: Path, options: ReadOptions, data: bytes | None = None
+    ) -> Iterator[pl.DataFrame]:
         """Batchable adapters: the per-file stage, eager and cheap (lines decoded, raw fields).
 
         Frames carry ``source_line`` and ``_error``; anything that must be decided per file
-        (a header, which keys the file uses) is decided here.
+        (a header, which keys the file uses) is decided here. ``data`` is the file's
+        uncompressed content when ingest has already read it (a small file is read once,
+        for its hash, its detection and its rows); read ``path`` when it is None.
         """
         raise NotImplementedError(f"{self.name} is not batchable")
 

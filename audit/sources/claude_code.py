@@ -195,10 +195,12 @@ class ClaudeCodeTranscript(SourceAdapter):
     def read(self, path: Path, options: ReadOptions) -> Iterator[pl.LazyFrame]:
         return self.read_in_stages(path, options)
 
-    def extract(self, path: Path, options: ReadOptions) -> Iterator[pl.DataFrame]:
+    def extract(
+        self, path: Path, options: ReadOptions, data: bytes | None = None
+    ) -> Iterator[pl.DataFrame]:
         """The file's candidate usage lines as bytes: decoding is done once per batch."""
         parts: list[pl.DataFrame] = []
-        for block in iter_line_blocks(path, options.chunk_bytes):
+        for block in iter_line_blocks(path, options.chunk_bytes, data):
             if block.parts:
                 found = binary_lines(block.parts, block.first_line, *_USAGE_NEEDLES)
                 if found.height:

@@ -189,10 +189,12 @@ class GenericJsonl(SourceAdapter):
     def read(self, path: Path, options: ReadOptions) -> Iterator[pl.LazyFrame]:
         return self.read_in_stages(path, options)
 
-    def extract(self, path: Path, options: ReadOptions) -> Iterator[pl.DataFrame]:
+    def extract(
+        self, path: Path, options: ReadOptions, data: bytes | None = None
+    ) -> Iterator[pl.DataFrame]:
         """Decoded lines and their raw values; the extra keys are the file's own (first lines)."""
         extra_keys: list[str] | None = None
-        for lines in iter_lines(path, options.chunk_bytes):
+        for lines in iter_lines(path, options.chunk_bytes, data):
             if extra_keys is None:
                 extra_keys = _discover_extra_keys(lines)
             yield _extract(decode_objects(lines, LINE_SCHEMA), extra_keys)

@@ -12,10 +12,10 @@ from __future__ import annotations
 import io
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import polars as pl
 from polars.exceptions import PolarsError
@@ -92,46 +92,62 @@ class LineBlock:
     error: str | None = None
 
 
-def iter_line_blocks(path: Path, chunk_bytes: int = 64 * 1024 * 1024) -> Iterator[LineBlock]:
+def iter_line_blocks(
+    path: Path, chunk_bytes: int = 64 * 1024 * 1024, data: bytes | None = None
+) -> Iterator[LineBlock]:
     """Split a file into lines in bounded blocks, never holding the whole file.
 
     A final line without a newline (a log still being written) is yielded like any other.
     Gzip files are decompressed as they stream; a truncated or corrupt stream ends early
     with a last block whose ``error`` says so (every line before the damage is kept).
+    ``data`` is the (uncompressed) content when the caller has already read it: a small
+    file is read once for its hash, its detection and its rows.
     """
+    if data is not None:
+        yield from _line_blocks([data], None)
+        return
     with open_binary(path) as handle:
-        carry = b""
-        next_line = 1
-        first = True
-        # Ask for no more than the file holds: a read() of 64 MiB allocates 64 MiB up front,
-        # which for thousands of small files costs more than reading them.
-        try:
-            left = os.fstat(handle.fileno()).st_size + 1
-        except (OSError, io.UnsupportedOperation):
-            left = None  # a decompressing stream: size unknown
-        while True:
-            want = chunk_bytes if left is None or left <= 0 else min(chunk_bytes, left)
-            block = handle.read(want)  # a file that grew meanwhile is read on in chunks
-            if not block:
-                break
-            if left is not None:
-                left -= len(block)
-            if first:
-                block = block.removeprefix(b"\xef\xbb\xbf")
-                first = False
-            data = carry + block if carry else block
-            cut = data.rfind(b"\n")
-            if cut < 0:
-                carry = data
-                continue
-            body, carry = data[:cut], data[cut + 1 :]
-            parts = body.split(b"\n")
-            yield LineBlock(next_line, parts)
-            next_line += len(parts)
-        tail = [carry] if carry.strip() else []
-        broken = getattr(handle, "error", None)
-        if tail or broken:
-            yield LineBlock(next_line, tail, broken)
+        yield from _line_blocks(_chunks(handle, chunk_bytes), handle)
+
+
+def _chunks(handle: BinaryIO, chunk_bytes: int) -> Iterator[bytes]:
+    # Ask for no more than the file holds: a read() of 64 MiB allocates 64 MiB up front,
+    # which for thousands of small files costs more than reading them.
+    try:
+        left: int | None = os.fstat(handle.fileno()).st_size + 1
+    except (OSError, io.UnsupportedOperation):
+        left = None  # a decompressing stream: size unknown
+    while True:
+        want = chunk_bytes if left is None or left <= 0 else min(chunk_bytes, left)
+        block = handle.read(want)  # a file that grew meanwhile is read on in chunks
+        if not block:
+            return
+        if left is not None:
+            left -= len(block)
+        yield block
+
+
+def _line_blocks(chunks: Iterable[bytes], handle: BinaryIO | None) -> Iterator[LineBlock]:
+    carry = b""
+    next_line = 1
+    first = True
+    for block in chunks:
+        if first:
+            block = block.removeprefix(b"\xef\xbb\xbf")
+            first = False
+        data = carry + block if carry else block
+        cut = data.rfind(b"\n")
+        if cut < 0:
+            carry = data
+            continue
+        body, carry = data[:cut], data[cut + 1 :]
+        parts = body.split(b"\n")
+        yield LineBlock(next_line, parts)
+        next_line += len(parts)
+    tail = [carry] if carry.strip() else []
+    broken = getattr(handle, "error", None)
+    if tail or broken:
+        yield LineBlock(next_line, tail, broken)
 
 
 def broken_stream(line: int, reason: str) -> pl.DataFrame:
@@ -142,12 +158,15 @@ def broken_stream(line: int, reason: str) -> pl.DataFrame:
     )
 
 
-def iter_lines(path: Path, chunk_bytes: int = 64 * 1024 * 1024) -> Iterator[pl.DataFrame]:
+def iter_lines(
+    path: Path, chunk_bytes: int = 64 * 1024 * 1024, data: bytes | None = None
+) -> Iterator[pl.DataFrame]:
     """Yield frames of ``source_line`` (1-based), ``line`` and ``_error`` for non-blank lines.
 
     A final line cut mid-object fails to decode later and is rejected with that reason.
+    ``data``: the content, when already read (see :func:`iter_line_blocks`).
     """
-    for block in iter_line_blocks(path, chunk_bytes):
+    for block in iter_line_blocks(path, chunk_bytes, data):
         if block.parts:
             yield _lines_frame(block.parts, block.first_line)
         if block.error:
