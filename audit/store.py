@@ -102,7 +102,10 @@ class Manifest:
             "problems": self.problems,
             "files": self.files,
         }
-        return json.dumps(body, indent=1, sort_keys=True).encode()
+        # Compact, so the C encoder does it: the manifest is rewritten on every commit and
+        # lists every source file ever ingested (thousands for a Claude Code tree), and the
+        # pure-Python encoder that ``indent`` forces cost seconds per ingest.
+        return json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
 
     @classmethod
     def from_json(cls, data: bytes, path: Path) -> Manifest:
@@ -216,12 +219,46 @@ class Store:
             lock.close()
 
 
+_HASH = "_id_hash"
+#: A fixed seed: the hashes of stored ids and of new rows must agree within a run.
+_SEED = 0x70CA
+
+
+def _id_hash() -> pl.Expr:
+    return pl.col("record_id").hash(_SEED).alias(_HASH)
+
+
+@dataclass
+class _MonthIds:
+    """An ingest run's in-memory index of one month's stored ids: which parts, which hashes."""
+
+    parts: set[str]
+    hashes: list[pl.Series]
+
+    def add(self, parts: list[str], hashes: pl.Series) -> None:
+        self.parts.update(parts)
+        if hashes.len():
+            self.hashes.append(hashes)
+            if len(self.hashes) > 8:  # keep the probe one query over a few arrays
+                self.hashes = [pl.concat(self.hashes)]
+
+    def matching(self, probe: pl.Series) -> pl.Series:
+        """The hashes in ``probe`` that some stored id also has (usually none)."""
+        if not self.hashes:
+            return probe.clear()
+        stored = pl.DataFrame([pl.concat(self.hashes, rechunk=False).alias(_HASH)])
+        # Semi-join with the (small) new batch as the hash table, probed by the stored ids.
+        found = stored.join(pl.DataFrame([probe.alias(_HASH)]), on=_HASH, how="semi")
+        return found.get_column(_HASH).unique()
+
+
 class StoreWriter:
     """Appends deduplicated parts and commits them with a new manifest."""
 
     def __init__(self, store: Store, manifest: Manifest) -> None:
         self.store = store
         self.manifest = manifest
+        self._known: dict[str, _MonthIds] = {}
 
     def remove_orphans(self) -> None:
         """Delete part files a crashed writer left behind without committing them."""
@@ -252,8 +289,40 @@ class StoreWriter:
         fault_point("part-written")
 
     def existing_ids(self, month: str) -> pl.LazyFrame:
-        """The committed record ids of one month."""
+        """The record ids of one month, committed or written by this writer."""
         return self.store.scan([month], self.manifest).select("record_id")
+
+    def _month_ids(self, month: str) -> _MonthIds:
+        """Hashes of the month's stored ids, kept in step with the manifest's parts."""
+        listed = [part["path"] for part in self.manifest.parts if part["month"] == month]
+        known = self._known.get(month)
+        if known is None or not known.parts <= set(listed):
+            known = self._known[month] = _MonthIds(set(), [])
+        missing = [path for path in listed if path not in known.parts]
+        if missing:
+            ids = pl.scan_parquet([str(self.store.root / path) for path in missing])
+            known.add(missing, ids.select(_id_hash()).collect().to_series())
+        return known
+
+    def _fresh(self, group: pl.DataFrame, month: str) -> pl.DataFrame:
+        """The rows of ``group`` (one month, unique ids) whose ids the month does not hold.
+
+        A 64-bit hash of every stored id is kept in memory (80 MB for ten million), so a
+        flush does not read the month's ids back from disk: only ids whose hash matches
+        are checked exactly, so a hash collision can never drop a row.
+        """
+        known = self._month_ids(month)
+        hashed = group.with_columns(_id_hash().alias(_HASH))
+        hits = known.matching(hashed.get_column(_HASH))
+        if hits.len() == 0:
+            return hashed.drop(_HASH)
+        suspects = hashed.filter(pl.col(_HASH).is_in(hits.implode()))
+        stored = (
+            self.existing_ids(month)
+            .filter(pl.col("record_id").is_in(suspects.get_column("record_id").implode()))
+            .collect()
+        )
+        return hashed.drop(_HASH).join(stored, on="record_id", how="anti", maintain_order="left")
 
     def append(self, rows: pl.DataFrame) -> int:
         """Write the rows not already stored (by ``record_id`` within their month).
@@ -274,14 +343,7 @@ class StoreWriter:
         rows = rows.unique(subset="record_id", keep="first", maintain_order=True)
         rows = rows.with_columns(pl.col("ts").dt.strftime("%Y-%m").alias("_month"))
         for (month,), group in rows.group_by("_month", maintain_order=True):
-            fresh = (
-                group.drop("_month")
-                .lazy()
-                .join(
-                    self.existing_ids(str(month)), on="record_id", how="anti", maintain_order="left"
-                )
-                .collect()
-            )
+            fresh = self._fresh(group.drop("_month"), str(month))
             if fresh.height == 0:
                 continue
             relative = f"data/month={month}/part-{self.manifest.next_part:06d}.parquet"
@@ -290,6 +352,7 @@ class StoreWriter:
                 {"path": relative, "month": str(month), "rows": fresh.height}
             )
             self.manifest.next_part += 1
+            self._month_ids(str(month)).add([relative], fresh.select(_id_hash()).to_series())
             for name, rows_new in fresh.group_by("source_file").len().iter_rows():
                 counts[name] = counts.get(name, 0) + rows_new
         return counts

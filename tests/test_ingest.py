@@ -66,6 +66,32 @@ def test_grown_file_and_overlapping_exports_add_only_new_rows(tmp_path: Path, st
     assert totals(store)["rows"] == 20
 
 
+@pytest.mark.parametrize("collide", [False, True])
+def test_dedup_against_the_store_is_exact_even_when_id_hashes_collide(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, collide: bool
+) -> None:
+    import audit.store as store_module
+
+    if collide:  # every id gets the same hash: only the exact check tells them apart
+        monkeypatch.setattr(
+            store_module, "_id_hash", lambda: pl.lit(7, pl.UInt64).alias(store_module._HASH)
+        )
+    store = Store(tmp_path / "store")
+    first = write(tmp_path / "a.jsonl", jsonl([request(i) for i in range(10)]))
+    # overlapping: 5..14, read in chunks so this run flushes several parts of one month
+    second = write(tmp_path / "b.jsonl", jsonl([request(i) for i in range(5, 15)]))
+    assert ingest([first], store).files[0].rows_loaded == 10
+    summary = ingest([second, first], store)
+    by_name = {Path(f.path).name: f for f in summary.files}
+    assert (by_name["b.jsonl"].rows_loaded, by_name["b.jsonl"].rows_duplicate) == (5, 5)
+    assert by_name["a.jsonl"].status == "unchanged"
+    third = write(tmp_path / "c.jsonl", jsonl([request(i) for i in range(12, 20)]))
+    result = ingest([third], store).files[0]
+    assert (result.rows_loaded, result.rows_duplicate) == (5, 3)
+    ids = store.scan().collect()["record_id"]
+    assert ids.len() == ids.n_unique() == 20
+
+
 def test_same_request_in_two_sources_counts_once(tmp_path: Path, store: Store) -> None:
     generations = FIXTURES / "sources" / "openrouter-generations-csv" / "generations.csv"
     logged = request(0, request_id="gen-1780300000-AAAAAAAAAAAAAAAA", provider="openrouter")
