@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 import polars as pl
 from polars.exceptions import PolarsError
@@ -57,42 +58,104 @@ def iter_csv(path: Path, chunk_rows: int = 1_000_000) -> Iterator[pl.DataFrame]:
 
 
 def _polars_batches(path: Path, chunk_rows: int) -> Iterator[pl.DataFrame]:
-    try:
-        lazy = pl.scan_csv(
-            path,
-            infer_schema=False,
-            truncate_ragged_lines=True,
-            encoding="utf8-lossy",
-            raise_if_empty=False,
-            missing_columns="insert",
-        )
-        columns = lazy.collect_schema().names()
-    except PolarsError as exc:
-        raise SourceError(f"cannot read as CSV: {exc}".splitlines()[0], path=path) from exc
-    rename = _rename_map(columns)
-    lazy = lazy.select([pl.col(old).alias(new) for old, new in rename.items()])
     next_line = 2
+    header = b""
+    rename: dict[str, str] = {}
     try:
-        for batch in lazy.collect_batches(chunk_size=chunk_rows):
-            if batch.height == 0:
-                continue
-            newlines = pl.sum_horizontal(
-                [pl.col(c).str.count_matches("\n").fill_null(0) for c in batch.columns]
-            )
-            batch = batch.with_columns(newlines.alias("_nl"))
-            batch = batch.with_columns(
-                (
-                    next_line
-                    + pl.int_range(pl.len(), dtype=pl.Int64)
-                    + pl.col("_nl").cum_sum()
-                    - pl.col("_nl")
-                ).alias("source_line")
-            )
-            next_line += batch.height + int(batch.get_column("_nl").sum() or 0)
-            blank = pl.all_horizontal([pl.col(c).is_null() for c in rename.values()])
-            yield batch.filter(~blank).drop("_nl")
+        with path.open("rb") as handle:
+            for number, piece in enumerate(_record_blocks(handle, BLOCK_BYTES)):
+                if number == 0:
+                    header = piece[: _first_boundary(piece) + 1]
+                    block = _parse(piece)
+                    rename = _rename_map(block.columns)
+                else:
+                    block = _parse(header + piece)
+                block = block.select([pl.col(old).alias(new) for old, new in rename.items()])
+                for batch in block.iter_slices(chunk_rows):
+                    batch, next_line = _numbered(batch, next_line, list(rename.values()))
+                    yield batch
     except PolarsError as exc:
         raise SourceError(f"cannot read as CSV: {exc}".splitlines()[0], path=path) from exc
+
+
+#: CSV is parsed in pieces of whole records of about this size. Polars' own streaming
+#: reader reads ahead without bound (a 200 MB export was held whole, as strings), so the
+#: memory of an ingest grew with the file; pieces keep it flat.
+BLOCK_BYTES = 32 * 1024 * 1024
+
+
+def _parse(data: bytes) -> pl.DataFrame:
+    return pl.read_csv(
+        data,
+        infer_schema=False,
+        truncate_ragged_lines=True,
+        encoding="utf8-lossy",
+        raise_if_empty=False,
+    )
+
+
+def _record_blocks(handle: BinaryIO, block_bytes: int) -> Iterator[bytes]:
+    """The file in pieces that each end at a record boundary.
+
+    A newline ends a record when it is outside quotes. Inside a quoted cell a quote is
+    written twice, so that is exactly when the piece before the newline holds an even
+    number of quotes. A file whose quotes never balance again comes out as one last
+    piece, and Polars' error on it sends the file to the forgiving fallback parser.
+    """
+    carry = b""
+    while block := handle.read(block_bytes):
+        data = carry + block if carry else block
+        cut = _last_boundary(data)
+        if cut < 0:
+            carry = data
+            continue
+        yield data[: cut + 1]
+        carry = data[cut + 1 :]
+    if carry:
+        yield carry
+
+
+def _last_boundary(data: bytes) -> int:
+    """Index of the last newline outside quotes (``data`` starts at a record), or -1."""
+    quotes = data.count(b'"')
+    end = len(data)
+    while (newline := data.rfind(b"\n", 0, end)) >= 0:
+        quotes -= data.count(b'"', newline, end)
+        if quotes % 2 == 0:
+            return newline
+        end = newline
+    return -1
+
+
+def _first_boundary(data: bytes) -> int:
+    """Index of the newline that ends the first record (the header), or the last index."""
+    quotes = 0
+    start = 0
+    while (newline := data.find(b"\n", start)) >= 0:
+        quotes += data.count(b'"', start, newline)
+        if quotes % 2 == 0:
+            return newline
+        start = newline + 1
+    return len(data) - 1
+
+
+def _numbered(batch: pl.DataFrame, next_line: int, columns: list[str]) -> tuple[pl.DataFrame, int]:
+    """``source_line`` of each record (newlines inside cells counted), blank records dropped."""
+    newlines = pl.sum_horizontal(
+        [pl.col(c).str.count_matches("\n").fill_null(0) for c in batch.columns]
+    )
+    batch = batch.with_columns(newlines.alias("_nl"))
+    batch = batch.with_columns(
+        (
+            next_line
+            + pl.int_range(pl.len(), dtype=pl.Int64)
+            + pl.col("_nl").cum_sum()
+            - pl.col("_nl")
+        ).alias("source_line")
+    )
+    next_line += batch.height + int(batch.get_column("_nl").sum() or 0)
+    blank = pl.all_horizontal([pl.col(c).is_null() for c in columns])
+    return batch.filter(~blank).drop("_nl"), next_line
 
 
 def _stdlib_batches(path: Path, chunk_rows: int, skip: int = 0) -> Iterator[pl.DataFrame]:
