@@ -6,6 +6,7 @@ this test by being put there.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -33,3 +34,46 @@ def test_fixture_is_detected_as_its_own_format_only(path: Path, tmp_path: Path) 
         (name, score) for name, score in detection.scores if name != expected and score >= MIN_SCORE
     ]
     assert not rivals, f"ambiguous with {rivals}"
+
+
+def transcript_line(n: int, pad: int = 0) -> str:
+    return json.dumps(
+        {
+            "type": "user",
+            "sessionId": "s-1",
+            "uuid": f"u-{n}",
+            "parentUuid": None,
+            "message": {"role": "user", "content": "x" * pad},
+        }
+    )
+
+
+def test_a_narrowed_sample_drops_the_cut_line_and_never_reads_on(tmp_path: Path) -> None:
+    lines = [transcript_line(n, pad=3000) for n in range(30)]
+    path = write(tmp_path / "session.jsonl", "\n".join(lines) + "\n")
+    full = Sample.of(path)
+    narrow = full.narrowed(16 * 1024)
+    assert len(narrow.head) == 16 * 1024
+    assert narrow.truncated
+    assert len(narrow.json_lines) == 16 * 1024 // (len(lines[0]) + 1)  # whole lines only
+    assert narrow.json_document is None
+    path.unlink()  # a narrowed sample works from the bytes it has
+    one_big = Sample(path, b'{"type": "user", "sessionId": "' + b"x" * 20000, truncated=True)
+    assert one_big.narrowed(16 * 1024).json_lines == []
+    assert full.narrowed(10**6) is full
+
+
+@pytest.mark.parametrize("pad", [200, 1600])  # 20 lines in the window, or 9 (0.95 × 9 / 9)
+def test_the_previous_files_format_claims_on_a_few_lines_or_defers(
+    tmp_path: Path, pad: int
+) -> None:
+    claude = SOURCES.get("claude-code")
+    lines = "\n".join(transcript_line(n, pad=pad) for n in range(40)) + "\n"
+    cheap = detect(Sample.of(write(tmp_path / "a.jsonl", lines)), likely=claude)
+    assert cheap.adapter is claude
+    assert len(cheap.scores) == 1
+    # a first line bigger than the narrowed window: the full detection decides
+    big_first = transcript_line(0, pad=20000) + "\n" + lines
+    full = detect(Sample.of(write(tmp_path / "b.jsonl", big_first)), likely=claude)
+    assert full.adapter is claude
+    assert len(full.scores) == len(SOURCES.names())

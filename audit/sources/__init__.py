@@ -16,6 +16,8 @@ from audit.sources.base import ReadOptions, Sample, SourceAdapter
 SOURCES: Registry[SourceAdapter] = Registry("source format")
 
 MIN_SCORE = 0.5
+#: How much of a file the previous file's (distinctive) format sniffs to claim it.
+LIKELY_SNIFF_BYTES = 16 * 1024
 
 AdapterT = TypeVar("AdapterT", bound=type[SourceAdapter])
 
@@ -49,7 +51,7 @@ def detect(sample: Sample, likely: SourceAdapter | None = None) -> Detection:
     if sample.is_binary:
         return Detection(None, [])
     if likely is not None and likely.distinctive is not None:
-        score = likely.sniff(sample)
+        score = likely.sniff(sample.narrowed(LIKELY_SNIFF_BYTES))
         if score >= likely.distinctive:
             return Detection(likely, [(likely.name, score)])
     scores = sorted(

@@ -104,10 +104,33 @@ class Sample:
     user (column mappings in tokaudit.yaml) can recognise it.
     """
 
-    def __init__(self, path: Path, head: bytes, options: ReadOptions | None = None) -> None:
+    def __init__(
+        self,
+        path: Path,
+        head: bytes,
+        options: ReadOptions | None = None,
+        *,
+        truncated: bool | None = None,
+    ) -> None:
         self.path = path
         self.head = head
         self.options = options or ReadOptions()
+        #: Whether the file goes on after ``head`` (its last line may be cut).
+        self.truncated = len(head) >= SNIFF_BYTES if truncated is None else truncated
+        self._narrowed = False
+
+    def narrowed(self, size: int) -> Sample:
+        """The first ``size`` bytes only, never reading further in the file.
+
+        Enough for the format of the previous file in a folder to claim the next one: a
+        transcript tree's thousands of files each pay for a few lines of JSON, not 64 KiB.
+        A sample too small to judge scores low, and the caller falls back to the full one.
+        """
+        if len(self.head) <= size:
+            return self
+        sample = Sample(self.path, self.head[:size], self.options, truncated=True)
+        sample._narrowed = True
+        return sample
 
     @classmethod
     def of(
@@ -153,9 +176,9 @@ class Sample:
         """The first complete JSON-object lines (up to 20), for JSONL formats."""
         found: list[dict[str, Any]] = []
         lines = self.text.split("\n")
-        if len(self.head) == SNIFF_BYTES:
+        if self.truncated:
             lines = lines[:-1]  # the last line may be cut by the sniff window
-            if not lines and self.text.lstrip().startswith("{"):
+            if not lines and not self._narrowed and self.text.lstrip().startswith("{"):
                 # One record longer than the window (a huge tool output in a log line):
                 # read just that line, so a file is not "unrecognised" for one long row.
                 lines = [self._first_line()]
@@ -189,7 +212,7 @@ class Sample:
     @cached_property
     def json_document(self) -> Any | None:
         """The whole file as one JSON document, when it fits in the sniff window."""
-        if len(self.head) >= SNIFF_BYTES:
+        if self.truncated:
             return None
         try:
             return json.loads(self.text)

@@ -181,7 +181,7 @@ class ClaudeCodeTranscript(SourceAdapter):
         objects = sample.json_lines
         if objects:
             hits = sum(_is_transcript_line(o) for o in objects)
-            return 0.95 * hits / len(objects)
+            return 0.95 * (hits / len(objects))  # exactly 0.95 when every line is one
         # The first line is larger than the sniff window (a pasted file, a snapshot).
         text = sample.text
         if all(marker.search(text) for marker in _HEAD_MARKERS) or _SNAPSHOT_HEAD.match(text):
