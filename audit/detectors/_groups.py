@@ -1,11 +1,14 @@
-"""Helpers shared by the detectors that compare a request with its peers' norm."""
+"""Helpers shared by the detectors that compare a request with its peers or its group."""
 
 from __future__ import annotations
 
+import functools
+import operator
 from collections.abc import Callable, Sequence
 
 import polars as pl
 
+from audit.detectors.base import POSITION
 from audit.detectors.where import FIELDS, field_expr, row_field
 from audit.errors import ConfigError
 
@@ -40,11 +43,95 @@ def robust_limit(value: pl.Expr, group: str, *, factor: float, mad_k: float) -> 
     return pl.max_horizontal(median * factor, median + mad * mad_k)
 
 
+def outliers(
+    frame: pl.LazyFrame,
+    value: str,
+    typical: str,
+    *,
+    factor: float,
+    mad_k: float,
+    least: int,
+    min_group: int,
+) -> pl.LazyFrame:
+    """The rows of ``frame`` (:data:`POSITION`, ``subject``, ``value``) whose value is at
+    least ``least`` and above :func:`robust_limit` in their ``subject`` group of at least
+    ``min_group`` rows, with ``typical``, the group's median rounded to an integer.
+
+    The same figures as the windows of :func:`robust_limit` over every row, from one
+    aggregation per group (a few dozen rows) joined to the rows large enough to qualify:
+    the norm is computed once per group, not broadcast to millions of rows.
+    """
+    v = pl.col(value)
+    median = v.median()
+    mad = (v - median).abs().median() * 1.4826
+    stats = (
+        frame.group_by("subject")
+        .agg(
+            median.round(0).cast(pl.Int64).alias(typical),
+            pl.max_horizontal(median * factor, median + mad * mad_k).alias("_limit"),
+            pl.len().alias("_group_size"),
+        )
+        .filter(pl.col("_group_size") >= min_group)
+    )
+    large = frame.filter(v >= least).join(stats, on="subject", maintain_order="left")
+    return large.filter(v > pl.col("_limit")).select(POSITION, "subject", value, typical)
+
+
 PROMPT_TOKENS = (
     pl.col("input_tokens").fill_null(0)
     + pl.col("cached_input_tokens").fill_null(0)
     + pl.col("cache_write_tokens").fill_null(0)
 )
+
+
+def shared_groups(frame: pl.LazyFrame, group: Sequence[str]) -> pl.LazyFrame:
+    """The rows of ``frame`` whose group (their values of the ``group`` columns, a null being
+    a value) has more than one row, and possibly a few whose group has not.
+
+    A detector comparing a request with the one before it in its group can flag nothing in
+    a group of one, and grouped by prompt nearly every group is one request. Numbering ten
+    million prompts (a table of their distinct texts) costs seconds; here each row's group
+    is hashed instead, the hashes sorted to find those seen twice, and the rows with those
+    hashes kept: every row of a shared group, since equal groups hash alike. Two groups
+    whose hashes happen to coincide keep their rows too, and the detector compares each
+    row with its real group afterwards, so that costs time, never exactness.
+    """
+    hashed = frame.with_columns(_group_hash(group).alias("_hash"))
+    hashes = hashed.select(pl.col("_hash").sort())
+    seen = pl.col("_hash")
+    repeated = hashes.filter((seen == seen.shift(1)) | (seen == seen.shift(-1))).unique()
+    return hashed.join(repeated, on="_hash", how="semi", maintain_order="left").drop("_hash")
+
+
+def _group_hash(group: Sequence[str]) -> pl.Expr:
+    """A 64-bit hash of each row's ``group`` values: each column hashed with its own seed
+    (so that ``(x, y)`` and ``(y, x)`` differ), combined."""
+    parts = [pl.col(name).hash(seed=index + 1) for index, name in enumerate(group)]
+    return functools.reduce(operator.xor, parts)
+
+
+def in_sequence(
+    frame: pl.LazyFrame,
+    group: Sequence[str],
+    order: str,
+    derive: Callable[[pl.Expr, pl.Expr], dict[str, pl.Expr]],
+    *,
+    keep: bool = False,
+) -> pl.LazyFrame:
+    """``frame`` (narrow, with :data:`POSITION`) with each group's rows together in
+    ``order`` and the columns ``derive`` computes over them, as :func:`in_group_order`
+    describes; in that order, not ``frame``'s. ``_group`` is the group's number; the group
+    columns themselves are dropped before the sort unless ``keep``.
+
+    For a detector that keeps only some rows and names them by position: nothing is put
+    back in the input order.
+    """
+    names = list(group)
+    numbered = _numbered(frame, names, frame.collect_schema(), keep=keep)
+    ordered = numbered.sort(["_group", order, POSITION])
+    same = pl.col("_group") == pl.col("_group").shift(1)
+    derived = derive(same.fill_null(False), pl.col("_group"))
+    return ordered.with_columns(expr.alias(name) for name, expr in derived.items())
 
 
 def in_group_order(
@@ -76,19 +163,19 @@ def in_group_order(
     names = list(group)
     narrow = frame.select(
         *names, pl.col(order), *[expr.alias(name) for name, expr in values.items()]
-    ).with_row_index("_position")
-    ordered = _numbered(narrow, names, frame.collect_schema()).sort(["_group", order, "_position"])
-    same = pl.col("_group") == pl.col("_group").shift(1)
-    derived = derive(same.fill_null(False), pl.col("_group"))
-    back = ordered.select("_position", *[expr.alias(name) for name, expr in derived.items()]).sort(
-        "_position"
-    )
-    return pl.concat([frame, back.drop("_position")], how="horizontal")
+    ).with_row_index(POSITION)
+    ordered = in_sequence(narrow, names, order, derive)
+    derived = [name for name in ordered.collect_schema().names() if name not in values]
+    back = ordered.select(derived).drop(order, "_group").sort(POSITION)
+    return pl.concat([frame, back.drop(POSITION)], how="horizontal")
 
 
-def _numbered(narrow: pl.LazyFrame, names: list[str], schema: pl.Schema) -> pl.LazyFrame:
+def _numbered(
+    narrow: pl.LazyFrame, names: list[str], schema: pl.Schema, *, keep: bool = False
+) -> pl.LazyFrame:
     """``narrow`` with ``_group``: a number per distinct value of the ``names`` columns
-    (instead of them), equal exactly when the values are (a null being a value).
+    (instead of them, unless ``keep``), equal exactly when the values are (a null being a
+    value).
 
     One or two text columns (every bundled detector's case) are coded through categoricals
     with their own dictionaries: a hash lookup with equality checks per row, and the two
@@ -101,23 +188,8 @@ def _numbered(narrow: pl.LazyFrame, names: list[str], schema: pl.Schema) -> pl.L
             code = pl.col(name).cast(pl.Categorical(pl.Categories.random())).to_physical()
             # 0 for null, code + 1 otherwise: each fits 32 bits (fewer distinct values than rows).
             number = number * (1 << 32) + (code.cast(pl.UInt64) + 1).fill_null(0)
-        return narrow.with_columns(number.alias("_group")).drop(names)
+        numbered = narrow.with_columns(number.alias("_group"))
+        return numbered if keep else numbered.drop(names)
     numbers = narrow.select(names).unique().with_row_index("_group")
-    return narrow.join(numbers, on=names, how="left", nulls_equal=True, maintain_order="left").drop(
-        names
-    )
-
-
-def previous_in_group(
-    frame: pl.LazyFrame, group: Sequence[str], order: str, values: dict[str, pl.Expr]
-) -> pl.LazyFrame:
-    """``frame`` plus, for each ``name: expr`` of ``values``, ``expr`` on the row before in the
-    row's group (null on a group's first row): ``expr.shift(1).over(group, order_by=order)``,
-    computed as :func:`in_group_order` describes."""
-    return in_group_order(
-        frame,
-        group,
-        order,
-        values,
-        lambda same, _: {name: pl.when(same).then(pl.col(name).shift(1)) for name in values},
-    )
+    numbered = narrow.join(numbers, on=names, how="left", nulls_equal=True, maintain_order="left")
+    return numbered if keep else numbered.drop(names)

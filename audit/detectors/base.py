@@ -6,6 +6,11 @@ detector kind is Python: given the month's priced request rows it returns one ro
 *flagged request* with the dollars that request wasted. The framework (:mod:`.run`) turns
 those into findings per subject, so every detector gets evidence, totals and
 "never count the same dollar twice" for free.
+
+A month can hold ten million requests and a detector typically flags a few thousand, so a
+detector should decide *which* requests on the few columns that decision needs and name
+them by :data:`POSITION`; the framework then fetches the rest of those requests' columns
+(evidence, prices) for the flagged rows only, and computes :meth:`Detector.finish` on them.
 """
 
 from __future__ import annotations
@@ -22,8 +27,12 @@ from audit.pricing import PriceBook
 
 SEVERITIES = ("low", "medium", "high")
 
-#: Columns every detector's output must have (one row per flagged request).
+#: Columns every flagged request must have once complete (one row per flagged request).
 RECORD_COLUMNS = ("record_id", "subject", "savings_usd")
+
+#: The column numbering the rows a detector gets, each request its own number: what a
+#: detector returns to name a flagged request without carrying its other columns along.
+POSITION = "_position"
 
 
 @dataclass(frozen=True)
@@ -101,19 +110,33 @@ class Detector(ABC):
 
     @abstractmethod
     def detect(self, rows: pl.LazyFrame, rule: Rule, ctx: DetectContext) -> pl.LazyFrame:
-        """Flagged requests: :data:`RECORD_COLUMNS` plus any evidence/detail columns.
+        """Flagged requests, one row each, with :data:`POSITION` and the columns computed here.
 
         ``rows`` are the month's priced request rows already narrowed by the rule's
-        ``where``. ``savings_usd`` is this request's avoidable dollars (capped at its cost
-        by the framework).
+        ``where``, each with its :data:`POSITION`. A column of the request the output
+        leaves out (``record_id``, evidence, what :meth:`details` or :meth:`finish` read)
+        is added by the framework from ``rows`` by position, for the flagged requests only:
+        so the detector needs only the columns its decision reads. Once complete, the rows
+        have :data:`RECORD_COLUMNS`: ``savings_usd`` is this request's avoidable dollars
+        (capped at its cost by the framework), from here or from :meth:`finish`.
         """
+
+    def finish(self, rule: Rule) -> dict[str, pl.Expr]:
+        """Columns computed on the flagged requests once complete (``name: expr``).
+
+        For what reads request columns only the flagged requests need, typically the
+        saving at the request's prices: computed here, it is computed for a few thousand
+        requests instead of being carried through a detector's work on millions.
+        """
+        return {}
 
     def details(self, rule: Rule) -> dict[str, pl.Expr]:
         """Per-finding aggregations usable as ``{placeholders}`` in the recommendation."""
         return {}
 
     def columns(self, rule: Rule) -> set[str] | None:
-        """The input columns :meth:`detect`, :meth:`details` and the evidence read.
+        """The input columns :meth:`detect`, :meth:`finish`, :meth:`details` and the
+        evidence read.
 
         The report holds only the columns its rules need in memory (beside the ``where``
         filter's and the framework's own), which is what keeps a month of millions of

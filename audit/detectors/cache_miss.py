@@ -15,9 +15,10 @@ from typing import ClassVar
 import polars as pl
 
 from audit.detectors import detector
-from audit.detectors._groups import PROMPT_TOKENS, in_group_order
+from audit.detectors._groups import PROMPT_TOKENS, in_sequence, shared_groups
 from audit.detectors.base import (
     CALLER_COLUMNS,
+    POSITION,
     DetectContext,
     Detector,
     Param,
@@ -50,6 +51,14 @@ class CacheMiss(Detector):
             "models": pl.col("model").drop_nulls().unique().sort(),
         }
 
+    def finish(self, rule: Rule) -> dict[str, pl.Expr]:
+        spread = pl.col("rate_input") - pl.col("rate_cached_input")
+        return {
+            "subject": caller(),
+            "prompt_tokens": PROMPT_TOKENS,
+            "savings_usd": pl.col("prefix_tokens").cast(pl.Decimal(38, 0)) * spread,
+        }
+
     def columns(self, rule: Rule) -> set[str] | None:
         return field_columns(rule.params["prefix_field"], "prompt_tokens") | {
             *CALLER_COLUMNS,
@@ -61,17 +70,23 @@ class CacheMiss(Detector):
         }
 
     def detect(self, rows: pl.LazyFrame, rule: Rule, ctx: DetectContext) -> pl.LazyFrame:
+        """Repeats are looked for among the requests whose (prefix, model) was sent more than
+        once (:func:`~audit.detectors._groups.shared_groups`); a prefix sent once could not
+        have been read from cache."""
         p = rule.params
-        prefix = row_field(rows, p["prefix_field"]).cast(pl.String).alias("_prefix")
-        with_prefix = rows.with_columns(prefix)
-        keyed = with_prefix.with_columns(
-            PROMPT_TOKENS.alias("prompt_tokens"),
-            caller().alias("subject"),
+        keyed = rows.select(
+            POSITION,
+            "ts",
+            "model",
+            row_field(rows, p["prefix_field"]).cast(pl.String).alias("_prefix"),
+            PROMPT_TOKENS.alias("_prompt"),
+            (pl.col("cached_input_tokens").fill_null(0) == 0).alias("_uncached"),
+            (pl.col("rate_cached_input") < pl.col("rate_input")).alias("_cheaper"),
         ).filter(
             # A failed request that sent no prompt says nothing about the prefix's size.
             pl.col("_prefix").is_not_null()
             & pl.col("model").is_not_null()
-            & (pl.col("prompt_tokens") > 0)
+            & (pl.col("_prompt") > 0)
         )
         window = pl.duration(minutes=p["window_minutes"])
 
@@ -83,18 +98,12 @@ class CacheMiss(Detector):
                 "_repeat": (pl.col("ts") - previous <= window).fill_null(False),
             }
 
-        scored = in_group_order(
-            keyed, ["_prefix", "model"], "ts", {"_prompt": pl.col("prompt_tokens")}, repeats
-        )
-        uncached = pl.col("cached_input_tokens").fill_null(0) == 0
-        cheaper = pl.col("rate_cached_input") < pl.col("rate_input")
+        shared = shared_groups(keyed, ["_prefix", "model"])
+        scored = in_sequence(shared, ["_prefix", "model"], "ts", repeats, keep=True)
         flagged = scored.filter(
             pl.col("_repeat")
-            & uncached
-            & cheaper
+            & pl.col("_uncached")
+            & pl.col("_cheaper")
             & (pl.col("prefix_tokens") >= p["min_prefix_tokens"])
         )
-        spread = pl.col("rate_input") - pl.col("rate_cached_input")
-        return flagged.with_columns(
-            (pl.col("prefix_tokens").cast(pl.Decimal(38, 0)) * spread).alias("savings_usd")
-        )
+        return flagged.select(POSITION, "_prefix", "prefix_tokens")

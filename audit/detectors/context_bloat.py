@@ -14,8 +14,8 @@ from typing import ClassVar
 import polars as pl
 
 from audit.detectors import detector
-from audit.detectors._groups import PROMPT_TOKENS, group_label, robust_limit
-from audit.detectors.base import DetectContext, Detector, Param, Rule, field_columns
+from audit.detectors._groups import PROMPT_TOKENS, group_label, outliers
+from audit.detectors.base import POSITION, DetectContext, Detector, Param, Rule, field_columns
 
 
 @detector
@@ -39,6 +39,10 @@ class ContextBloat(Detector):
             "largest_prompt_tokens": pl.col("prompt_tokens").max(),
         }
 
+    def finish(self, rule: Rule) -> dict[str, pl.Expr]:
+        excess = pl.col("prompt_tokens") - pl.col("typical_prompt_tokens")
+        return {"savings_usd": excess.cast(pl.Decimal(38, 0)) * pl.col("rate_input")}
+
     def columns(self, rule: Rule) -> set[str] | None:
         return field_columns(*rule.params["group_by"], "prompt_tokens") | {
             "rate_input",
@@ -48,20 +52,13 @@ class ContextBloat(Detector):
     def detect(self, rows: pl.LazyFrame, rule: Rule, ctx: DetectContext) -> pl.LazyFrame:
         p = rule.params
         label = group_label(p["group_by"], path=rule.path, line=rule.line, rows=rows)
-        scored = rows.with_columns(label.alias("subject"), PROMPT_TOKENS.alias("prompt_tokens"))
-        prompt = pl.col("prompt_tokens")
-        limit = robust_limit(prompt, "subject", factor=float(p["factor"]), mad_k=float(p["mad_k"]))
-        scored = scored.with_columns(
-            prompt.median().over("subject").round(0).cast(pl.Int64).alias("typical_prompt_tokens"),
-            pl.len().over("subject").alias("_group_size"),
-            limit.alias("_limit"),
-        )
-        excess = pl.col("prompt_tokens") - pl.col("typical_prompt_tokens")
-        flagged = scored.filter(
-            (pl.col("_group_size") >= p["min_group"])
-            & (pl.col("prompt_tokens") >= p["min_prompt_tokens"])
-            & (pl.col("prompt_tokens") > pl.col("_limit"))
-        )
-        return flagged.with_columns(
-            (excess.cast(pl.Decimal(38, 0)) * pl.col("rate_input")).alias("savings_usd")
+        scored = rows.select(POSITION, label.alias("subject"), PROMPT_TOKENS.alias("prompt_tokens"))
+        return outliers(
+            scored,
+            "prompt_tokens",
+            "typical_prompt_tokens",
+            factor=float(p["factor"]),
+            mad_k=float(p["mad_k"]),
+            least=p["min_prompt_tokens"],
+            min_group=p["min_group"],
         )

@@ -13,8 +13,8 @@ from typing import ClassVar
 import polars as pl
 
 from audit.detectors import detector
-from audit.detectors._groups import group_label, robust_limit
-from audit.detectors.base import DetectContext, Detector, Param, Rule, field_columns
+from audit.detectors._groups import group_label, outliers
+from audit.detectors.base import POSITION, DetectContext, Detector, Param, Rule, field_columns
 
 
 @detector
@@ -38,6 +38,10 @@ class OutputWaste(Detector):
             "longest_output_tokens": pl.col("output_tokens").max(),
         }
 
+    def finish(self, rule: Rule) -> dict[str, pl.Expr]:
+        excess = pl.col("output_tokens").fill_null(0) - pl.col("typical_output_tokens")
+        return {"savings_usd": excess.cast(pl.Decimal(38, 0)) * pl.col("rate_output")}
+
     def columns(self, rule: Rule) -> set[str] | None:
         return field_columns(*rule.params["group_by"]) | {"output_tokens", "rate_output"}
 
@@ -45,16 +49,13 @@ class OutputWaste(Detector):
         p = rule.params
         label = group_label(p["group_by"], path=rule.path, line=rule.line, rows=rows)
         output = pl.col("output_tokens").fill_null(0)
-        limit = robust_limit(output, "subject", factor=float(p["factor"]), mad_k=float(p["mad_k"]))
-        scored = rows.with_columns(label.alias("subject")).with_columns(
-            output.median().over("subject").round(0).cast(pl.Int64).alias("typical_output_tokens"),
-            pl.len().over("subject").alias("_group_size"),
-            limit.alias("_limit"),
-        )
-        flagged = scored.filter(
-            (pl.col("_group_size") >= p["min_group"])
-            & (output >= p["min_output_tokens"])
-            & (output > pl.col("_limit"))
-        )
-        excess = (output - pl.col("typical_output_tokens")).cast(pl.Decimal(38, 0))
-        return flagged.with_columns((excess * pl.col("rate_output")).alias("savings_usd"))
+        scored = rows.select(POSITION, label.alias("subject"), output.alias("_output"))
+        return outliers(
+            scored,
+            "_output",
+            "typical_output_tokens",
+            factor=float(p["factor"]),
+            mad_k=float(p["mad_k"]),
+            least=p["min_output_tokens"],
+            min_group=p["min_group"],
+        ).drop("_output")

@@ -13,9 +13,10 @@ from typing import ClassVar
 import polars as pl
 
 from audit.detectors import detector
-from audit.detectors._groups import previous_in_group
+from audit.detectors._groups import in_sequence, shared_groups
 from audit.detectors.base import (
     CALLER_COLUMNS,
+    POSITION,
     DetectContext,
     Detector,
     Param,
@@ -52,6 +53,13 @@ class Regeneration(Detector):
             "models": pl.col("model").drop_nulls().unique().sort(),
         }
 
+    def finish(self, rule: Rule) -> dict[str, pl.Expr]:
+        return {
+            "subject": caller(),
+            "_prompt_key": _prompt_key(rule),
+            "savings_usd": pl.col("cost_usd"),
+        }
+
     def columns(self, rule: Rule) -> set[str] | None:
         size = field_columns("prompt_tokens") if rule.params["match_size_without_hash"] else set()
         return size | {
@@ -65,29 +73,40 @@ class Regeneration(Detector):
         }
 
     def detect(self, rows: pl.LazyFrame, rule: Rule, ctx: DetectContext) -> pl.LazyFrame:
-        prompt = pl.col("prompt_hash")
-        if rule.params["match_size_without_hash"]:
-            size = (
-                pl.col("input_tokens").fill_null(0)
-                + pl.col("cached_input_tokens").fill_null(0)
-                + pl.col("cache_write_tokens").fill_null(0)
-            )
-            prompt = pl.coalesce(
-                prompt,
-                pl.concat_str(pl.lit("size:"), pl.col("model"), pl.lit(":"), size.cast(pl.String)),
-            )
+        """Repeats are found among the rows whose (caller, prompt) group has another row
+        (:func:`~audit.detectors._groups.shared_groups`: a few percent of the month), each
+        compared with the attempt before it in its group; marked outcomes are added."""
         window = pl.duration(minutes=rule.params["window_minutes"])
-        keyed = rows.with_columns(caller().alias("subject"), prompt.alias("_prompt_key"))
-        keyed = previous_in_group(
-            keyed, ["subject", "_prompt_key"], "ts", {"_previous_ts": pl.col("ts")}
-        )
-        previous = pl.col("_previous_ts")
-        repeat = (
-            pl.col("_prompt_key").is_not_null()
-            & previous.is_not_null()
-            & (pl.col("ts") - previous <= window)
-        )
+        keyed = rows.select(
+            POSITION, "ts", caller().alias("subject"), _prompt_key(rule).alias("_prompt_key")
+        ).filter(pl.col("_prompt_key").is_not_null())
+        shared = shared_groups(keyed, ["subject", "_prompt_key"])
+
+        def previous(same: pl.Expr, _: pl.Expr) -> dict[str, pl.Expr]:
+            return {"_previous_ts": pl.when(same).then(pl.col("ts").shift(1))}
+
+        ordered = in_sequence(shared, ["subject", "_prompt_key"], "ts", previous)
+        since = pl.col("ts") - pl.col("_previous_ts")
+        found = ordered.filter(pl.col("_previous_ts").is_not_null() & (since <= window))
+        found = found.select(POSITION)
         if rule.params["count_marked_outcome"]:
-            repeat = repeat | (pl.col("outcome") == "regenerated")
-        flagged = keyed.filter(repeat).drop("_previous_ts")
-        return flagged.with_columns(pl.col("cost_usd").alias("savings_usd"))
+            marked = rows.filter(pl.col("outcome") == "regenerated").select(POSITION)
+            found = pl.concat([found, marked]).unique(POSITION)
+        return found
+
+
+def _prompt_key(rule: Rule) -> pl.Expr:
+    """What makes two prompts the same: the prompt hash, or (if the rule says so and there
+    is none) the model and the prompt's size."""
+    prompt = pl.col("prompt_hash")
+    if rule.params["match_size_without_hash"]:
+        size = (
+            pl.col("input_tokens").fill_null(0)
+            + pl.col("cached_input_tokens").fill_null(0)
+            + pl.col("cache_write_tokens").fill_null(0)
+        )
+        prompt = pl.coalesce(
+            prompt,
+            pl.concat_str(pl.lit("size:"), pl.col("model"), pl.lit(":"), size.cast(pl.String)),
+        )
+    return prompt

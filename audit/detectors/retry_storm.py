@@ -13,8 +13,16 @@ from typing import ClassVar
 import polars as pl
 
 from audit.detectors import detector
-from audit.detectors._groups import in_group_order
-from audit.detectors.base import CALLER_COLUMNS, DetectContext, Detector, Param, Rule, caller
+from audit.detectors._groups import in_sequence
+from audit.detectors.base import (
+    CALLER_COLUMNS,
+    POSITION,
+    DetectContext,
+    Detector,
+    Param,
+    Rule,
+    caller,
+)
 
 
 @detector
@@ -37,6 +45,9 @@ class RetryStorm(Detector):
             "median_gap_seconds": pl.col("_gap_s").median().round(1),
         }
 
+    def finish(self, rule: Rule) -> dict[str, pl.Expr]:
+        return {"savings_usd": pl.col("calculated_cost_usd").fill_null(pl.col("cost_usd"))}
+
     def columns(self, rule: Rule) -> set[str] | None:
         return {
             *CALLER_COLUMNS,
@@ -50,9 +61,15 @@ class RetryStorm(Detector):
         }
 
     def detect(self, rows: pl.LazyFrame, rule: Rule, ctx: DetectContext) -> pl.LazyFrame:
+        """Chains are followed over each caller's requests in time order, but only for the
+        callers that can have a storm at all.
+
+        A storm's failures follow each other in the caller's failures alone, with the same
+        gaps, so a caller whose failures alone (a few percent of the requests) never make a
+        chain of ``min_failures`` has none; the rest of the month is never sorted.
+        """
         p = rule.params
         failed = pl.col("status") == "error"
-        subject = rows.with_columns(caller().alias("subject"))
 
         def chains(same: pl.Expr, caller_number: pl.Expr) -> dict[str, pl.Expr]:
             # Over each caller's requests in time order (see in_group_order).
@@ -67,13 +84,18 @@ class RetryStorm(Detector):
                 "_chain_no": starts.cast(pl.Int64).cum_sum().over(caller_number),
             }
 
-        chained = in_group_order(subject, ["subject"], "ts", {"_failed": failed}, chains)
-        storms = chained.filter(failed).with_columns(
-            pl.concat_str(
-                pl.col("subject"), pl.lit("#"), pl.col("_chain_no").cast(pl.String)
-            ).alias("_chain")
-        )
-        storms = storms.with_columns(pl.len().over("_chain").alias("_chain_len"))
-        return storms.filter(pl.col("_chain_len") >= p["min_failures"]).with_columns(
-            pl.col("calculated_cost_usd").fill_null(pl.col("cost_usd")).alias("savings_usd")
-        )
+        def long_chains(frame: pl.LazyFrame) -> pl.LazyFrame:
+            chained = in_sequence(frame, ["subject"], "ts", chains, keep=True).filter("_failed")
+            labelled = chained.with_columns(
+                pl.concat_str(
+                    pl.col("subject"), pl.lit("#"), pl.col("_chain_no").cast(pl.String)
+                ).alias("_chain")
+            ).with_columns(pl.len().over("_chain").alias("_chain_len"))
+            return labelled.filter(pl.col("_chain_len") >= p["min_failures"])
+
+        def narrow(frame: pl.LazyFrame) -> pl.LazyFrame:
+            return frame.select(POSITION, "ts", caller().alias("subject"), failed.alias("_failed"))
+
+        possible = long_chains(narrow(rows.filter(failed))).select("subject").unique()
+        callers = narrow(rows).join(possible, on="subject", how="semi", maintain_order="left")
+        return long_chains(callers).select(POSITION, "subject", "_chain", "_chain_len", "_gap_s")

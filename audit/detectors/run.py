@@ -16,7 +16,14 @@ from typing import Any
 
 import polars as pl
 
-from audit.detectors.base import RECORD_COLUMNS, DetectContext, Detector, Rule, field_columns
+from audit.detectors.base import (
+    POSITION,
+    RECORD_COLUMNS,
+    DetectContext,
+    Detector,
+    Rule,
+    field_columns,
+)
 from audit.detectors.where import spec_fields, tag_key
 from audit.money import MONEY, format_usd, json_number, to_decimal
 
@@ -36,25 +43,96 @@ class RulePlan:
     rule: Rule
     records: pl.LazyFrame
     findings: pl.LazyFrame
-    #: The flagged requests, only the columns ``records`` and ``findings`` read.
-    flagged: pl.LazyFrame | None = None
+    #: How the flagged requests are computed; None once they are (see :meth:`collected`).
+    flagged: Flagged | None = None
 
     def collected(self) -> RulePlan:
         """The same plan over its flagged requests computed once.
 
         ``records`` (for the de-duplicated savings) and ``findings`` both start from the
-        detector's output; collected separately, each would run the detector again. The
+        flagged requests; collected separately, each would run the detector again. The
         flagged requests are few, so holding them costs nothing.
         """
         if self.flagged is None:
             return self
-        from audit.detectors import DETECTORS
-
-        # The streaming engine spreads a detector's row-wise work over every core (its sorts
-        # are by integers, see in_group_order); measured faster, and lighter, on 1M and 10M.
-        frame = self.flagged.collect(engine="streaming").lazy()
-        records, findings = _outputs(frame, self.rule, DETECTORS.get(self.rule.detector))
+        frame = self.flagged.computed().lazy()
+        records, findings = _outputs(frame, self.rule, self.flagged.detector)
         return RulePlan(self.rule, records, findings, None)
+
+
+class Flagged:
+    """A rule's flagged requests: what its detector found, completed from the rows.
+
+    The detector names the requests it flags by :data:`~audit.detectors.base.POSITION`
+    and adds the columns it computed; every other column the findings read (``record_id``,
+    evidence, what ``details`` and ``finish`` read) comes from the rows, by position, for
+    the flagged requests only. :meth:`lazy` does that as a join (one query, any rows);
+    :meth:`computed` runs the detector first and then picks the flagged rows out by their
+    positions, which on the report's in-memory rows is a filter on a column read before
+    anything else, so the restored text and prices of millions of requests are never built.
+    """
+
+    def __init__(
+        self, rule: Rule, detector: Detector, found: pl.LazyFrame, rows: pl.LazyFrame
+    ) -> None:
+        self.rule, self.detector, self.found, self.rows = rule, detector, found, rows
+        names = found.collect_schema().names()
+        self.finish = detector.finish(rule)
+        self.reads = {"subject", "savings_usd", *_evidence_columns(detector)}
+        for expr in detector.details(rule).values():
+            self.reads.update(expr.meta.root_names())
+        needed = {*self.reads, "cost_usd"}
+        for expr in self.finish.values():
+            needed.update(expr.meta.root_names())
+        self.missing = [
+            name
+            for name in rows.collect_schema().names()
+            if name in needed and name not in names and name not in self.finish
+        ]
+        if self.missing and POSITION not in names:
+            raise AssertionError(f"detector {rule.detector} did not return {POSITION}")
+
+    def lazy(self) -> pl.LazyFrame:
+        """The flagged requests as one lazy query."""
+        if not self.missing:
+            return self._finished(self.found)
+        rows = self.rows.select(POSITION, *self.missing)
+        return self._finished(rows.join(self.found, on=POSITION, maintain_order="left"))
+
+    def computed(self) -> pl.DataFrame:
+        """The flagged requests, computed: the detector's query, then the flagged rows."""
+        # The streaming engine spreads a detector's row-wise work over every core (its sorts
+        # are of narrow frames, see _groups); measured faster, and lighter, on 1M and 10M.
+        # A detector's query reads the rows more than once (the hashes of its groups, then
+        # the rows of repeated groups): reading the in-memory rows again costs less than
+        # holding a shared copy of millions of them, which common subplans would.
+        found = self.found.collect(
+            engine="streaming", optimizations=pl.QueryOptFlags(comm_subplan_elim=False)
+        )
+        if not self.missing:
+            return self._finished(found.lazy()).collect()
+        positions = found.get_column(POSITION).implode()
+        rows = self.rows.filter(pl.col(POSITION).is_in(positions)).select(POSITION, *self.missing)
+        joined = rows.collect().join(found, on=POSITION, maintain_order="left")
+        return self._finished(joined.lazy()).collect()
+
+    def _finished(self, frame: pl.LazyFrame) -> pl.LazyFrame:
+        """The complete rows: ``finish`` computed, cost and capped saving, what is read."""
+        frame = frame.with_columns(**self.finish)
+        names = frame.collect_schema().names()
+        missing = [c for c in RECORD_COLUMNS if c not in names]
+        if missing:
+            raise AssertionError(f"detector {self.rule.detector} did not return {missing}")
+        cost = pl.col("cost_usd").cast(MONEY)
+        savings = pl.col("savings_usd").cast(MONEY).fill_null(0)
+        frame = frame.with_columns(
+            cost,
+            pl.when(cost.is_not_null() & (savings > cost))
+            .then(cost)
+            .otherwise(savings)
+            .alias("savings_usd"),
+        )
+        return frame.select([name for name in names if name in self.reads])
 
 
 @dataclass(frozen=True)
@@ -100,31 +178,21 @@ def _where_fields(rule: Rule) -> set[str]:
 
 
 def plan(requests: pl.LazyFrame, rules: Sequence[Rule], ctx: DetectContext) -> list[RulePlan]:
-    """Build every rule's lazy query (nothing is computed here)."""
+    """Build every rule's lazy query (nothing is computed here).
+
+    ``requests`` get a :data:`~audit.detectors.base.POSITION` unless they carry one (the
+    report's rows do, as a column of the frame they are held in).
+    """
     from audit.detectors import DETECTORS
 
+    if POSITION not in requests.collect_schema().names():
+        requests = requests.with_row_index(POSITION)
     plans: list[RulePlan] = []
     for rule in rules:
         detector = DETECTORS.get(rule.detector)
-        flagged = detector.detect(requests.filter(rule.where), rule, ctx)
-        names = flagged.collect_schema().names()
-        missing = [c for c in RECORD_COLUMNS if c not in names]
-        if missing:
-            raise AssertionError(f"detector {rule.detector} did not return {missing}")
-        cost = pl.col("cost_usd").cast(MONEY)
-        savings = pl.col("savings_usd").cast(MONEY).fill_null(0)
-        flagged = flagged.with_columns(
-            cost,
-            pl.when(cost.is_not_null() & (savings > cost))
-            .then(cost)
-            .otherwise(savings)
-            .alias("savings_usd"),
-        )
-        reads = {"subject", "savings_usd", *_evidence_columns(detector)}
-        for expr in detector.details(rule).values():
-            reads.update(expr.meta.root_names())
-        flagged = flagged.select([name for name in names if name in reads])
-        records, findings = _outputs(flagged, rule, detector)
+        found = detector.detect(requests.filter(rule.where), rule, ctx)
+        flagged = Flagged(rule, detector, found, requests)
+        records, findings = _outputs(flagged.lazy(), rule, detector)
         plans.append(RulePlan(rule, records, findings, flagged))
     return plans
 

@@ -14,7 +14,7 @@ from typing import ClassVar
 import polars as pl
 
 from audit.detectors import detector
-from audit.detectors.base import DetectContext, Detector, Param, Rule, key_label
+from audit.detectors.base import POSITION, DetectContext, Detector, Param, Rule, key_label
 from audit.detectors.where import glob_to_regex
 
 
@@ -49,6 +49,9 @@ class StaleKey(Detector):
             "why": pl.col("_why").first(),
         }
 
+    def finish(self, rule: Rule) -> dict[str, pl.Expr]:
+        return {"savings_usd": pl.col("cost_usd")}
+
     def columns(self, rule: Rule) -> set[str] | None:
         return set(rule.params["owner_fields"]) | {
             "key_name",
@@ -60,18 +63,31 @@ class StaleKey(Detector):
         }
 
     def detect(self, rows: pl.LazyFrame, rule: Rule, ctx: DetectContext) -> pl.LazyFrame:
+        """Each key's traffic summed once (one row per key), its requests' positions
+        alongside, so the flagged keys' requests come out without a second pass."""
         p = rule.params
         pattern = "(?i)" + "|".join(f"(?:{glob_to_regex(g)})" for g in p["prototype_patterns"])
         owned = pl.any_horizontal([pl.col(f).is_not_null() for f in p["owner_fields"]])
-        keyed = rows.with_columns(key_label().alias("subject")).filter(
-            pl.col("subject").is_not_null()
+        keyed = rows.select(
+            POSITION,
+            key_label().alias("subject"),
+            owned.alias("_owned"),
+            pl.col("ts").dt.date().alias("_day"),
+            pl.col("requests").fill_null(1).alias("_requests"),
+        ).filter(pl.col("subject").is_not_null())
+        per_key = (
+            keyed.group_by("subject")
+            .agg(
+                (~pl.col("_owned").any()).alias("_unowned"),
+                pl.col("_day").n_unique().alias("_active_days"),
+                pl.col("_requests").sum(),
+                pl.col(POSITION),
+            )
+            .with_columns(
+                pl.col("subject").str.contains(pattern).alias("_prototype"),
+                (pl.col("_requests") / pl.col("_active_days")).alias("_daily"),
+            )
         )
-        per_key = keyed.with_columns(
-            (~owned.any().over("subject")).alias("_unowned"),
-            pl.col("subject").str.contains(pattern).alias("_prototype"),
-            pl.col("ts").dt.date().n_unique().over("subject").alias("_active_days"),
-            pl.col("requests").fill_null(1).sum().over("subject").alias("_requests"),
-        ).with_columns((pl.col("_requests") / pl.col("_active_days")).alias("_daily"))
         why = (
             pl.when(pl.col("_unowned") & pl.col("_prototype"))
             .then(pl.lit("no owner and a prototype name"))
@@ -84,4 +100,4 @@ class StaleKey(Detector):
             & (pl.col("_active_days") >= p["min_active_days"])
             & (pl.col("_daily") <= float(p["max_daily_requests"]))
         )
-        return flagged.with_columns(why.alias("_why"), pl.col("cost_usd").alias("savings_usd"))
+        return flagged.with_columns(why.alias("_why")).explode(POSITION)

@@ -26,7 +26,7 @@ from typing import Any
 
 import polars as pl
 
-from audit.detectors.base import DetectContext, Rule
+from audit.detectors.base import POSITION, DetectContext, Rule
 from audit.detectors.run import RulePlan, findings_from, input_columns, plan, rank, savings_total
 from audit.detectors.where import field_expr
 from audit.insights_config import InsightSettings
@@ -352,7 +352,10 @@ def _month(
                 narrowed[name] = column.dtype
             column = narrow
         columns.append(column)
-    return cube, _Rows(pl.DataFrame(columns), lookups, narrowed)
+    # Each request's position, a column of its own: the detectors name the requests they flag
+    # by it, and a filter on it reads the flagged rows before anything is restored.
+    frame = pl.DataFrame(columns).with_row_index(POSITION)
+    return cube, _Rows(frame, lookups, narrowed)
 
 
 def _held(column: str) -> pl.Expr:
