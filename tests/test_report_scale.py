@@ -2,7 +2,7 @@
 
 A month of millions of requests is summed into a cube, held compactly for the detectors
 (codes, narrow integers, only the columns and ``tags`` keys the rules read), and the
-detectors' ordered windows run as one sort by group number. None of that may change a
+detectors' ordered windows run on one sort in time order. None of that may change a
 single figure: these tests compare each shortcut with the straightforward query it replaces.
 """
 
@@ -192,8 +192,8 @@ def test_grouped_order_gives_what_ordered_windows_give(group: list[str], seed: i
         group,
         "ts",
         {"_f": pl.col("f"), "_v": pl.col("v")},
-        lambda same, number: {
-            "previous": pl.when(same).then(pl.col("ts").shift(1)),
+        lambda previous, number: {
+            "previous": previous(pl.col("ts")),
             "running": pl.col("_f").cast(pl.Int64).cum_sum().over(number),
             "least": pl.col("_v").min().over(number),
         },

@@ -1,4 +1,10 @@
-"""Helpers shared by the detectors that compare a request with its peers or its group."""
+"""Helpers shared by the detectors that compare a request with its peers or its group.
+
+A month can hold ten million requests, and what a detector flags is a few thousand of them.
+These helpers keep the work on the few columns a decision reads, and narrow the rows early
+(:func:`in_shared_groups`); some of them compute a small intermediate result (hashes, a
+group's figures) to choose what to read next, which is why they collect.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +18,15 @@ from audit.detectors.base import POSITION
 from audit.detectors.where import FIELDS, field_expr, row_field
 from audit.errors import ConfigError
 
+#: ``derive(previous, number)`` for :func:`in_sequence`: ``previous(expr)`` is ``expr`` on
+#: the row before in the row's group (null on the group's first row), ``number`` the
+#: group's number; it returns ``name: expr`` computed over each group's rows in order.
+Derive = Callable[[Callable[[pl.Expr], pl.Expr], pl.Expr], dict[str, pl.Expr]]
+
+#: The engine a detector's own queries over the month's rows run on: the streaming engine
+#: spreads their row-wise work over every core (measured faster, and lighter, on 1M and 10M).
+ENGINE = "streaming"
+
 
 def group_label(
     fields: list[str], *, path: str, line: int | None, rows: pl.LazyFrame | None = None
@@ -21,14 +36,21 @@ def group_label(
     With ``rows``, a field they carry ready made is read from its column (see
     :func:`~audit.detectors.where.row_field`).
     """
-    for name in fields:
-        if name not in FIELDS and not name.startswith("tags."):
-            raise ConfigError(f"params.group_by: unknown field {name!r}", path=path, line=line)
+    _check_fields(fields, path=path, line=line)
     if not fields:
         return pl.lit("all requests")
     read = field_expr if rows is None else (lambda name: row_field(rows, name))
-    parts = [read(name).cast(pl.String).fill_null("-") for name in fields]
-    return pl.concat_str(parts, separator=" · ")
+    return _label([read(name) for name in fields])
+
+
+def _check_fields(fields: list[str], *, path: str, line: int | None) -> None:
+    for name in fields:
+        if name not in FIELDS and not name.startswith("tags."):
+            raise ConfigError(f"params.group_by: unknown field {name!r}", path=path, line=line)
+
+
+def _label(parts: list[pl.Expr]) -> pl.Expr:
+    return pl.concat_str([part.cast(pl.String).fill_null("-") for part in parts], separator=" · ")
 
 
 def robust_limit(value: pl.Expr, group: str, *, factor: float, mad_k: float) -> pl.Expr:
@@ -43,38 +65,66 @@ def robust_limit(value: pl.Expr, group: str, *, factor: float, mad_k: float) -> 
     return pl.max_horizontal(median * factor, median + mad * mad_k)
 
 
+def _norms(value: pl.Expr, typical: str, *, factor: float, mad_k: float) -> list[pl.Expr]:
+    """:func:`robust_limit` and the rounded median as aggregations of one group (the same
+    figures the windows give every row of it), and the group's size."""
+    median = value.median()
+    mad = (value - median).abs().median() * 1.4826
+    return [
+        median.round(0).cast(pl.Int64).alias(typical),
+        pl.max_horizontal(median * factor, median + mad * mad_k).alias("_limit"),
+        pl.len().alias("_group_size"),
+    ]
+
+
 def outliers(
-    frame: pl.LazyFrame,
-    value: str,
+    rows: pl.LazyFrame,
+    fields: list[str],
+    value: pl.Expr,
     typical: str,
     *,
+    path: str,
+    line: int | None,
     factor: float,
     mad_k: float,
     least: int,
     min_group: int,
 ) -> pl.LazyFrame:
-    """The rows of ``frame`` (:data:`POSITION`, ``subject``, ``value``) whose value is at
-    least ``least`` and above :func:`robust_limit` in their ``subject`` group of at least
-    ``min_group`` rows, with ``typical``, the group's median rounded to an integer.
+    """The rows whose ``value`` is at least ``least`` and above :func:`robust_limit` in their
+    peer group (the requests with the same :func:`group_label` of ``fields``) of at least
+    ``min_group`` rows: :data:`POSITION`, ``subject`` (the label), ``_value`` and
+    ``typical``, the group's median rounded to an integer.
 
-    The same figures as the windows of :func:`robust_limit` over every row, from one
-    aggregation per group (a few dozen rows) joined to the rows large enough to qualify:
-    the norm is computed once per group, not broadcast to millions of rows.
+    The norms are aggregated per distinct combination of the fields' values (a few dozen),
+    not written out as a label and broadcast to every one of millions of rows; the labels
+    are made for those combinations. Two combinations that read as the same label (a value
+    containing `` · ``, or a ``-`` beside a missing value) form one group: then, as for
+    fields of floats, the label is made per row and the norms aggregated per label; the
+    same figures either way.
     """
-    v = pl.col(value)
-    median = v.median()
-    mad = (v - median).abs().median() * 1.4826
-    stats = (
-        frame.group_by("subject")
-        .agg(
-            median.round(0).cast(pl.Int64).alias(typical),
-            pl.max_horizontal(median * factor, median + mad * mad_k).alias("_limit"),
-            pl.len().alias("_group_size"),
-        )
-        .filter(pl.col("_group_size") >= min_group)
+    _check_fields(fields, path=path, line=line)
+    keys = [row_field(rows, name).alias(f"_field{index}") for index, name in enumerate(fields)]
+    names = [f"_field{index}" for index in range(len(fields))]
+    norms = _norms(pl.col("_value"), typical, factor=factor, mad_k=mad_k)
+    narrow = rows.select(*keys, value.alias("_value"))
+    # Not for floats: two values of one group (0.0 and -0.0) could print apart.
+    if keys and not any(narrow.collect_schema()[name].is_float() for name in names):
+        per_key = narrow.group_by(names).agg(norms).collect(engine=ENGINE)
+        labelled = per_key.with_columns(_label([pl.col(n) for n in names]).alias("subject"))
+        if labelled.get_column("subject").is_unique().all():
+            norm = labelled.filter(pl.col("_group_size") >= min_group)
+            large = rows.filter(value >= least).select(POSITION, *keys, value.alias("_value"))
+            joined = large.join(norm.lazy(), on=names, nulls_equal=True)
+            return joined.filter(pl.col("_value") > pl.col("_limit")).select(
+                POSITION, "subject", "_value", typical
+            )
+    label = group_label(fields, path=path, line=line, rows=rows)
+    narrow = rows.select(POSITION, label.alias("subject"), value.alias("_value"))
+    norm = narrow.group_by("subject").agg(norms).filter(pl.col("_group_size") >= min_group)
+    large = narrow.filter(pl.col("_value") >= least).join(norm, on="subject")
+    return large.filter(pl.col("_value") > pl.col("_limit")).select(
+        POSITION, "subject", "_value", typical
     )
-    large = frame.filter(v >= least).join(stats, on="subject", maintain_order="left")
-    return large.filter(v > pl.col("_limit")).select(POSITION, "subject", value, typical)
 
 
 PROMPT_TOKENS = (
@@ -84,53 +134,65 @@ PROMPT_TOKENS = (
 )
 
 
-def shared_groups(frame: pl.LazyFrame, group: Sequence[str]) -> pl.LazyFrame:
-    """The rows of ``frame`` whose group (their values of the ``group`` columns, a null being
-    a value) has more than one row, and possibly a few whose group has not.
+def at_positions(rows: pl.LazyFrame, positions: pl.Series) -> pl.LazyFrame:
+    """The rows at ``positions``: on the report's rows a filter on a column of the frame
+    they are held in, so nothing else of the other rows is read or restored."""
+    return rows.filter(pl.col(POSITION).is_in(positions.implode()))
+
+
+def in_shared_groups(rows: pl.LazyFrame, group: Sequence[pl.Expr]) -> pl.LazyFrame:
+    """``rows`` narrowed to those whose group (their values of ``group``, a null being a
+    value) has another row, and possibly a few whose group has not.
 
     A detector comparing a request with the one before it in its group can flag nothing in
     a group of one, and grouped by prompt nearly every group is one request. Numbering ten
     million prompts (a table of their distinct texts) costs seconds; here each row's group
-    is hashed instead, the hashes sorted to find those seen twice, and the rows with those
-    hashes kept: every row of a shared group, since equal groups hash alike. Two groups
-    whose hashes happen to coincide keep their rows too, and the detector compares each
-    row with its real group afterwards, so that costs time, never exactness.
+    is hashed instead (one narrow pass, collected now), the hashes sorted to find those seen
+    twice, and only the rows with those hashes are read afterwards: every row of a shared
+    group, since equal groups hash alike. Groups whose hashes happen to coincide keep their
+    rows too, and the detector compares each row with its real group, so a coincidence
+    costs time, never exactness. When most rows share their group, the rows are kept as
+    they are (reading them again costs less than picking most of them out).
     """
-    hashed = frame.with_columns(_group_hash(group).alias("_hash"))
-    hashes = hashed.select(pl.col("_hash").sort())
-    seen = pl.col("_hash")
-    repeated = hashes.filter((seen == seen.shift(1)) | (seen == seen.shift(-1))).unique()
-    return hashed.join(repeated, on="_hash", how="semi", maintain_order="left").drop("_hash")
+    hashed = rows.select(POSITION, _group_hash(group).alias("_hash")).collect(engine=ENGINE)
+    hashes = hashed.get_column("_hash").sort()
+    repeated = hashes.filter((hashes == hashes.shift(1)) | (hashes == hashes.shift(-1))).unique()
+    positions = hashed.filter(pl.col("_hash").is_in(repeated.implode())).get_column(POSITION)
+    if 2 * positions.len() > hashed.height:
+        return rows
+    return at_positions(rows, positions)
 
 
-def _group_hash(group: Sequence[str]) -> pl.Expr:
-    """A 64-bit hash of each row's ``group`` values: each column hashed with its own seed
-    (so that ``(x, y)`` and ``(y, x)`` differ), combined."""
-    parts = [pl.col(name).hash(seed=index + 1) for index, name in enumerate(group)]
+def _group_hash(group: Sequence[pl.Expr]) -> pl.Expr:
+    """A 64-bit hash of each row's ``group`` values: each hashed with its own seed (so that
+    ``(x, y)`` and ``(y, x)`` differ), combined."""
+    parts = [expr.hash(seed=index + 1) for index, expr in enumerate(group)]
     return functools.reduce(operator.xor, parts)
 
 
 def in_sequence(
-    frame: pl.LazyFrame,
-    group: Sequence[str],
-    order: str,
-    derive: Callable[[pl.Expr, pl.Expr], dict[str, pl.Expr]],
-    *,
-    keep: bool = False,
+    frame: pl.LazyFrame, group: Sequence[str], order: str, derive: Derive, *, keep: bool = False
 ) -> pl.LazyFrame:
-    """``frame`` (narrow, with :data:`POSITION`) with each group's rows together in
-    ``order`` and the columns ``derive`` computes over them, as :func:`in_group_order`
-    describes; in that order, not ``frame``'s. ``_group`` is the group's number; the group
-    columns themselves are dropped before the sort unless ``keep``.
+    """``frame`` (narrow, with :data:`POSITION`) with the columns ``derive`` computes over
+    each group's rows in ``order`` (see :data:`Derive`), in ``order`` rather than
+    ``frame``'s; ``_group`` is the group's number, and the ``group`` columns are dropped
+    before the sort unless ``keep``.
 
-    For a detector that keeps only some rows and names them by position: nothing is put
-    back in the input order.
+    The rows are sorted by (``order``, position): the position keeps ties in input order,
+    nulls sort first, as ``over(group, order_by=order)`` does; a month's logs come nearly in
+    time order, which such a sort handles fast. Each group's rows are then in order among
+    the others, and a window over the group's number (an integer: see :func:`_numbered`)
+    reads the row before in the group, ``shift(1).over(number)``. Sorting by the group
+    first would put them side by side, but a sort keyed on a few groups and then on time
+    costs several times more on millions of rows. Groups of millions of distinct values
+    (prompts) are narrowed first (:func:`in_shared_groups`): a window over that many groups
+    costs more than the sort.
     """
     names = list(group)
     numbered = _numbered(frame, names, frame.collect_schema(), keep=keep)
-    ordered = numbered.sort(["_group", order, POSITION])
-    same = pl.col("_group") == pl.col("_group").shift(1)
-    derived = derive(same.fill_null(False), pl.col("_group"))
+    ordered = numbered.sort([order, POSITION])
+    number = pl.col("_group")
+    derived = derive(lambda expr: expr.shift(1).over(number), number)
     return ordered.with_columns(expr.alias(name) for name, expr in derived.items())
 
 
@@ -139,26 +201,15 @@ def in_group_order(
     group: Sequence[str],
     order: str,
     values: dict[str, pl.Expr],
-    derive: Callable[[pl.Expr, pl.Expr], dict[str, pl.Expr]],
+    derive: Derive,
 ) -> pl.LazyFrame:
-    """``frame`` plus the columns ``derive`` computes over each group's rows in ``order``.
+    """``frame`` plus the columns ``derive`` computes over each group's rows in ``order``
+    (see :data:`Derive` and :func:`in_sequence`), beside their rows.
 
-    ``values`` are the row values ``derive`` reads; ``derive(same, number)`` gets ``same``,
-    true where a row's previous row (in the ordering) is of its group, and ``number``, the
-    group's number (an integer: a window over it costs less than over text), and returns
-    ``name: expr`` over those rows in that ordering. ``pl.col(v).shift(1)`` under ``same`` is
-    the previous row's value, exactly ``shift(1).over(group, order_by=order)``;
-    ``expr.cum_sum().over(number)`` is a running total in order, ``expr.min().over(number)``
-    the group's minimum.
-
-    A window ordered per group costs a sort per group, which with hundreds of thousands of
-    small groups (one caller's one prompt) is most of a detector's time; sorting by the
-    group's text instead compares long strings (prompt hashes) millions of times. Here each
-    distinct group gets a number (:func:`_numbered`), and one sort of a narrow frame by
-    (number, order, position) puts every group's rows together in order; the rest are
-    shifts and comparisons of neighbours. The position, last, keeps ties in input order as
-    the window does; nulls sort first, as in the window, and a null in the group is a value
-    of its own, as in the window. The results go back beside their rows.
+    ``values`` are the row values ``derive`` reads. ``previous(pl.col(v))`` is exactly
+    ``shift(1).over(group, order_by=order)``; ``expr.cum_sum().over(number)`` is a running
+    total in order, ``expr.min().over(number)`` the group's minimum. A null in the group is
+    a value of its own, as in the window.
     """
     names = list(group)
     narrow = frame.select(

@@ -10,12 +10,13 @@ longer), and only models whose cache reads are cheaper than input count.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import ClassVar
 
 import polars as pl
 
 from audit.detectors import detector
-from audit.detectors._groups import PROMPT_TOKENS, in_sequence, shared_groups
+from audit.detectors._groups import PROMPT_TOKENS, _numbered, in_sequence, in_shared_groups
 from audit.detectors.base import (
     CALLER_COLUMNS,
     POSITION,
@@ -70,40 +71,43 @@ class CacheMiss(Detector):
         }
 
     def detect(self, rows: pl.LazyFrame, rule: Rule, ctx: DetectContext) -> pl.LazyFrame:
-        """Repeats are looked for among the requests whose (prefix, model) was sent more than
-        once (:func:`~audit.detectors._groups.shared_groups`); a prefix sent once could not
-        have been read from cache."""
+        """Repeats are looked for only where one can be flagged: among the requests whose
+        (prefix, model) was sent more than once
+        (:func:`~audit.detectors._groups.in_shared_groups`), in the groups whose smallest
+        prompt reaches ``min_prefix_tokens`` and that hold an uncached request at a cache
+        discount; the rest of the month is never put in order."""
         p = rule.params
-        keyed = rows.select(
+        prefix = row_field(rows, p["prefix_field"]).cast(pl.String)
+        keyed = rows.filter(
+            # A failed request that sent no prompt says nothing about the prefix's size.
+            prefix.is_not_null() & pl.col("model").is_not_null() & (PROMPT_TOKENS > 0)
+        )
+        shared = in_shared_groups(keyed, [prefix, pl.col("model")]).select(
             POSITION,
             "ts",
             "model",
-            row_field(rows, p["prefix_field"]).cast(pl.String).alias("_prefix"),
+            prefix.alias("_prefix"),
             PROMPT_TOKENS.alias("_prompt"),
-            (pl.col("cached_input_tokens").fill_null(0) == 0).alias("_uncached"),
-            (pl.col("rate_cached_input") < pl.col("rate_input")).alias("_cheaper"),
-        ).filter(
-            # A failed request that sent no prompt says nothing about the prefix's size.
-            pl.col("_prefix").is_not_null()
-            & pl.col("model").is_not_null()
-            & (pl.col("_prompt") > 0)
+            (
+                (pl.col("cached_input_tokens").fill_null(0) == 0)
+                & (pl.col("rate_cached_input") < pl.col("rate_input"))
+            ).alias("_missed"),
         )
+        group = ["_prefix", "model"]
+        numbered = _numbered(shared, group, shared.collect_schema(), keep=True)
+        smallest = pl.col("_prompt").min().over("_group")
+        candidates = numbered.filter(
+            (smallest >= p["min_prefix_tokens"]) & pl.col("_missed").any().over("_group")
+        ).drop("_group")
         window = pl.duration(minutes=p["window_minutes"])
 
-        def repeats(same: pl.Expr, prefix_number: pl.Expr) -> dict[str, pl.Expr]:
-            # Over each (prefix, model)'s requests in time order (see in_group_order).
-            previous = pl.when(same).then(pl.col("ts").shift(1))
+        def repeats(previous: Callable[[pl.Expr], pl.Expr], number: pl.Expr) -> dict[str, pl.Expr]:
+            # Over each (prefix, model)'s requests in time order (see in_sequence).
             return {
-                "prefix_tokens": pl.col("_prompt").min().over(prefix_number),
-                "_repeat": (pl.col("ts") - previous <= window).fill_null(False),
+                "prefix_tokens": pl.col("_prompt").min().over(number),
+                "_repeat": (pl.col("ts") - previous(pl.col("ts")) <= window).fill_null(False),
             }
 
-        shared = shared_groups(keyed, ["_prefix", "model"])
-        scored = in_sequence(shared, ["_prefix", "model"], "ts", repeats, keep=True)
-        flagged = scored.filter(
-            pl.col("_repeat")
-            & pl.col("_uncached")
-            & pl.col("_cheaper")
-            & (pl.col("prefix_tokens") >= p["min_prefix_tokens"])
-        )
+        scored = in_sequence(candidates, group, "ts", repeats, keep=True)
+        flagged = scored.filter(pl.col("_repeat") & pl.col("_missed").fill_null(False))
         return flagged.select(POSITION, "_prefix", "prefix_tokens")

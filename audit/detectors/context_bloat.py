@@ -14,8 +14,8 @@ from typing import ClassVar
 import polars as pl
 
 from audit.detectors import detector
-from audit.detectors._groups import PROMPT_TOKENS, group_label, outliers
-from audit.detectors.base import POSITION, DetectContext, Detector, Param, Rule, field_columns
+from audit.detectors._groups import PROMPT_TOKENS, outliers
+from audit.detectors.base import DetectContext, Detector, Param, Rule, field_columns
 
 
 @detector
@@ -51,14 +51,16 @@ class ContextBloat(Detector):
 
     def detect(self, rows: pl.LazyFrame, rule: Rule, ctx: DetectContext) -> pl.LazyFrame:
         p = rule.params
-        label = group_label(p["group_by"], path=rule.path, line=rule.line, rows=rows)
-        scored = rows.select(POSITION, label.alias("subject"), PROMPT_TOKENS.alias("prompt_tokens"))
-        return outliers(
-            scored,
-            "prompt_tokens",
+        found = outliers(
+            rows,
+            p["group_by"],
+            PROMPT_TOKENS,
             "typical_prompt_tokens",
+            path=rule.path,
+            line=rule.line,
             factor=float(p["factor"]),
             mad_k=float(p["mad_k"]),
             least=p["min_prompt_tokens"],
             min_group=p["min_group"],
         )
+        return found.rename({"_value": "prompt_tokens"})

@@ -13,8 +13,8 @@ from typing import ClassVar
 import polars as pl
 
 from audit.detectors import detector
-from audit.detectors._groups import group_label, outliers
-from audit.detectors.base import POSITION, DetectContext, Detector, Param, Rule, field_columns
+from audit.detectors._groups import outliers
+from audit.detectors.base import DetectContext, Detector, Param, Rule, field_columns
 
 
 @detector
@@ -47,15 +47,16 @@ class OutputWaste(Detector):
 
     def detect(self, rows: pl.LazyFrame, rule: Rule, ctx: DetectContext) -> pl.LazyFrame:
         p = rule.params
-        label = group_label(p["group_by"], path=rule.path, line=rule.line, rows=rows)
-        output = pl.col("output_tokens").fill_null(0)
-        scored = rows.select(POSITION, label.alias("subject"), output.alias("_output"))
-        return outliers(
-            scored,
-            "_output",
+        found = outliers(
+            rows,
+            p["group_by"],
+            pl.col("output_tokens").fill_null(0),
             "typical_output_tokens",
+            path=rule.path,
+            line=rule.line,
             factor=float(p["factor"]),
             mad_k=float(p["mad_k"]),
             least=p["min_output_tokens"],
             min_group=p["min_group"],
-        ).drop("_output")
+        )
+        return found.drop("_value")

@@ -13,7 +13,15 @@ from typing import ClassVar
 import polars as pl
 
 from audit.detectors import detector
-from audit.detectors.base import CALLER_COLUMNS, DetectContext, Detector, Param, Rule, caller
+from audit.detectors.base import (
+    CALLER_COLUMNS,
+    POSITION,
+    DetectContext,
+    Detector,
+    Param,
+    Rule,
+    caller,
+)
 from audit.pricing import REPRICE_COLUMNS, reprice
 
 
@@ -51,6 +59,12 @@ class Overqualification(Detector):
             "model": pl.col("model").first(),
         }
 
+    def finish(self, rule: Rule) -> dict[str, pl.Expr]:
+        return {
+            "subject": pl.concat_str(caller(), pl.lit(" · "), pl.col("model")),
+            "savings_usd": pl.col("calculated_cost_usd") - pl.col("alternative_cost_usd"),
+        }
+
     def columns(self, rule: Rule) -> set[str] | None:
         return {
             *CALLER_COLUMNS,
@@ -72,13 +86,11 @@ class Overqualification(Detector):
             {"model": list(mapping), "suggested_model": list(mapping.values())},
             schema={"model": pl.String, "suggested_model": pl.String},
         )
-        candidates = (
-            rows.filter(pl.col("model_class").is_in(rule.params["classes"]))
-            .join(table, on="model", how="inner")
-            .filter(
-                pl.col("suggested_model").is_not_null()
-                & (pl.col("suggested_model") != pl.col("model"))
-            )
+        narrow = rows.filter(pl.col("model_class").is_in(rule.params["classes"])).select(
+            POSITION, "model", "calculated_cost_usd", *REPRICE_COLUMNS
+        )
+        candidates = narrow.join(table, on="model", how="inner").filter(
+            pl.col("suggested_model").is_not_null() & (pl.col("suggested_model") != pl.col("model"))
         )
         priced = reprice(candidates, ctx.book, "suggested_model", "alternative_cost_usd")
         saving = pl.col("calculated_cost_usd") - pl.col("alternative_cost_usd")
@@ -87,7 +99,4 @@ class Overqualification(Detector):
             pl.col("alternative_cost_usd").is_not_null()
             & pl.col("calculated_cost_usd").is_not_null()
             & (saving > pl.col("calculated_cost_usd") * share)
-        ).with_columns(
-            pl.concat_str(caller(), pl.lit(" · "), pl.col("model")).alias("subject"),
-            saving.alias("savings_usd"),
-        )
+        ).select(POSITION, "suggested_model", "alternative_cost_usd")

@@ -8,12 +8,13 @@ avoidable spend: the saving is its whole cost. The first attempt is never flagge
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import ClassVar
 
 import polars as pl
 
 from audit.detectors import detector
-from audit.detectors._groups import in_sequence, shared_groups
+from audit.detectors._groups import in_sequence, in_shared_groups
 from audit.detectors.base import (
     CALLER_COLUMNS,
     POSITION,
@@ -73,22 +74,23 @@ class Regeneration(Detector):
         }
 
     def detect(self, rows: pl.LazyFrame, rule: Rule, ctx: DetectContext) -> pl.LazyFrame:
-        """Repeats are found among the rows whose (caller, prompt) group has another row
-        (:func:`~audit.detectors._groups.shared_groups`: a few percent of the month), each
-        compared with the attempt before it in its group; marked outcomes are added."""
+        """Repeats are looked for among the requests whose (caller, prompt) occurs more than
+        once (:func:`~audit.detectors._groups.in_shared_groups`: a few percent of a month),
+        each compared with the attempt before it; marked outcomes are added."""
         window = pl.duration(minutes=rule.params["window_minutes"])
-        keyed = rows.select(
-            POSITION, "ts", caller().alias("subject"), _prompt_key(rule).alias("_prompt_key")
-        ).filter(pl.col("_prompt_key").is_not_null())
-        shared = shared_groups(keyed, ["subject", "_prompt_key"])
+        prompt = _prompt_key(rule)
+        keyed = rows.filter(prompt.is_not_null())
+        shared = in_shared_groups(keyed, [caller(), prompt]).select(
+            POSITION, "ts", caller().alias("subject"), prompt.alias("_prompt_key")
+        )
 
-        def previous(same: pl.Expr, _: pl.Expr) -> dict[str, pl.Expr]:
-            return {"_previous_ts": pl.when(same).then(pl.col("ts").shift(1))}
+        def since_previous(
+            previous: Callable[[pl.Expr], pl.Expr], _: pl.Expr
+        ) -> dict[str, pl.Expr]:
+            return {"_since": pl.col("ts") - previous(pl.col("ts"))}
 
-        ordered = in_sequence(shared, ["subject", "_prompt_key"], "ts", previous)
-        since = pl.col("ts") - pl.col("_previous_ts")
-        found = ordered.filter(pl.col("_previous_ts").is_not_null() & (since <= window))
-        found = found.select(POSITION)
+        ordered = in_sequence(shared, ["subject", "_prompt_key"], "ts", since_previous)
+        found = ordered.filter(pl.col("_since") <= window).select(POSITION)
         if rule.params["count_marked_outcome"]:
             marked = rows.filter(pl.col("outcome") == "regenerated").select(POSITION)
             found = pl.concat([found, marked]).unique(POSITION)

@@ -8,12 +8,13 @@ those attempts cost (often input tokens burned on requests that never succeeded)
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import ClassVar
 
 import polars as pl
 
 from audit.detectors import detector
-from audit.detectors._groups import in_sequence
+from audit.detectors._groups import ENGINE, in_sequence
 from audit.detectors.base import (
     CALLER_COLUMNS,
     POSITION,
@@ -46,7 +47,10 @@ class RetryStorm(Detector):
         }
 
     def finish(self, rule: Rule) -> dict[str, pl.Expr]:
-        return {"savings_usd": pl.col("calculated_cost_usd").fill_null(pl.col("cost_usd"))}
+        return {
+            "subject": caller(),
+            "savings_usd": pl.col("calculated_cost_usd").fill_null(pl.col("cost_usd")),
+        }
 
     def columns(self, rule: Rule) -> set[str] | None:
         return {
@@ -64,17 +68,20 @@ class RetryStorm(Detector):
         """Chains are followed over each caller's requests in time order, but only for the
         callers that can have a storm at all.
 
-        A storm's failures follow each other in the caller's failures alone, with the same
-        gaps, so a caller whose failures alone (a few percent of the requests) never make a
-        chain of ``min_failures`` has none; the rest of the month is never sorted.
+        A storm's failures follow each other among the caller's failures alone, with the
+        same gaps, so a caller whose failures alone (a few percent of the requests, put in
+        order first) never make a chain of ``min_failures`` has none; the other callers'
+        requests are never put in order.
         """
         p = rule.params
         failed = pl.col("status") == "error"
 
-        def chains(same: pl.Expr, caller_number: pl.Expr) -> dict[str, pl.Expr]:
-            # Over each caller's requests in time order (see in_group_order).
-            prev_ts = pl.when(same).then(pl.col("ts").shift(1))
-            prev_failed = pl.when(same).then(pl.col("_failed").shift(1)).fill_null(False)
+        def chains(
+            previous: Callable[[pl.Expr], pl.Expr], caller_number: pl.Expr
+        ) -> dict[str, pl.Expr]:
+            # Over each caller's requests in time order (see in_sequence).
+            prev_ts = previous(pl.col("ts"))
+            prev_failed = previous(pl.col("_failed")).fill_null(False)
             gap = (pl.col("ts") - prev_ts).dt.total_seconds(fractional=True)
             starts = (
                 ~pl.col("_failed") | ~prev_failed | (gap > p["max_gap_seconds"]) | prev_ts.is_null()
@@ -84,18 +91,19 @@ class RetryStorm(Detector):
                 "_chain_no": starts.cast(pl.Int64).cum_sum().over(caller_number),
             }
 
-        def long_chains(frame: pl.LazyFrame) -> pl.LazyFrame:
-            chained = in_sequence(frame, ["subject"], "ts", chains, keep=True).filter("_failed")
-            labelled = chained.with_columns(
-                pl.concat_str(
-                    pl.col("subject"), pl.lit("#"), pl.col("_chain_no").cast(pl.String)
-                ).alias("_chain")
-            ).with_columns(pl.len().over("_chain").alias("_chain_len"))
+        def long_chains(frame: pl.LazyFrame, *, keep: bool) -> pl.LazyFrame:
+            narrow = frame.select(
+                POSITION, "ts", caller().alias("subject"), failed.alias("_failed")
+            )
+            chained = in_sequence(narrow, ["subject"], "ts", chains, keep=keep).filter("_failed")
+            # A chain's number is unique within its caller's; with the caller's, in the month.
+            chain = pl.col("_group") * (1 << 32) + pl.col("_chain_no").cast(pl.UInt64)
+            labelled = chained.with_columns(chain.alias("_chain")).with_columns(
+                pl.len().over("_chain").alias("_chain_len")
+            )
             return labelled.filter(pl.col("_chain_len") >= p["min_failures"])
 
-        def narrow(frame: pl.LazyFrame) -> pl.LazyFrame:
-            return frame.select(POSITION, "ts", caller().alias("subject"), failed.alias("_failed"))
-
-        possible = long_chains(narrow(rows.filter(failed))).select("subject").unique()
-        callers = narrow(rows).join(possible, on="subject", how="semi", maintain_order="left")
-        return long_chains(callers).select(POSITION, "subject", "_chain", "_chain_len", "_gap_s")
+        candidates = long_chains(rows.filter(failed), keep=True).select("subject").unique()
+        possible = candidates.collect(engine=ENGINE).get_column("subject")
+        callers = rows.filter(caller().is_in(possible.implode())) if len(possible) else rows.clear()
+        return long_chains(callers, keep=False).select(POSITION, "_chain", "_chain_len", "_gap_s")
