@@ -33,6 +33,7 @@ from audit.report.model import (
     _CUBE_KEYS,
     ReportOptions,
     _cube,
+    _dictionary,
     _month,
     _tag_lookups,
     priced_month,
@@ -214,6 +215,8 @@ def test_tags_reduced_to_the_keys_read_read_back_exactly() -> None:
             '{"x":"only x"}',
             '{"k":"caf\\u00e9 \\"q\\" \\\\"}',
             '{"k1":"a","k":"dup","k":"dup2"}',
+            '{"\\u006b":"a key spelt with an escape"}',
+            '{"y":"names neither key"}',
             "not json",
             "[1,2]",
             None,
@@ -227,6 +230,16 @@ def test_tags_reduced_to_the_keys_read_read_back_exactly() -> None:
         expected = original.select(read).to_series()
         assert slim.select(read).to_series().to_list() == expected.to_list()
         assert lookups[f"tags.{key}"][0].to_list() == expected.to_list()
+
+
+def test_a_categorical_reads_back_as_its_dictionary() -> None:
+    column = pl.Series("c", ["b", None, "a", "b", "c", None]).cast(
+        pl.Categorical(pl.Categories.random())
+    )
+    values = _dictionary(column)
+    read = pl.select(pl.lit(values).gather(column.to_physical())).to_series()
+    assert read.to_list() == column.cast(pl.String).to_list()
+    assert _dictionary(column.clear()).is_empty()
 
 
 # ------------------------------------------------------------------ rules on compact rows

@@ -327,14 +327,16 @@ def _month(
     }
     if rate_columns:
         held.append(pl.col(RATE_CODE))
-    categories = pl.Categories.random()  # the distinct tags alone, numbered from 0
     if inputs.tag_keys and "tags" not in whole:
-        held.append(pl.col("tags").cast(pl.Categorical(categories)).to_physical().alias("_tags"))
+        # The distinct tags alone, numbered from 0.
+        held.append(pl.col("tags").cast(pl.Categorical(pl.Categories.random())).alias("_tags"))
     cube_only = [c for c in [*_CUBE_KEYS, *_CUBE_SUMS] if c not in whole]
     rows = priced.select(*held, *[_held(c) for c in cube_only]).collect(engine="streaming")
     cube = _cube(rows.lazy()).collect(engine="streaming")
     if "_tags" in rows.columns:
-        lookups |= _tag_lookups(categories.to_series(), inputs.tag_keys, "_tags")
+        tags = rows.get_column("_tags")
+        rows = rows.with_columns(tags.to_physical())
+        lookups |= _tag_lookups(_dictionary(tags), inputs.tag_keys, "_tags")
     codes = list(dict.fromkeys(code for _, code in lookups.values()))
     # Picked column by column: selecting from a frame of many chunks would copy them all.
     columns, narrowed = [], {}
@@ -358,6 +360,21 @@ def _month(
     return cube, _Rows(frame, lookups, narrowed)
 
 
+def _dictionary(distinct: pl.Series) -> pl.Series:
+    """A categorical's dictionary (its values by code, as text), from the values it holds.
+
+    In one query: listing its categories one by one from Python costs a second per million
+    distinct ``tags``.
+    """
+    distinct = distinct.unique().drop_nulls()
+    codes = distinct.to_physical()
+    size = int(codes.max() or 0) + 1 if len(codes) else 0
+    values = pl.repeat(None, size, dtype=pl.String, eager=True).alias(distinct.name)
+    if len(codes):
+        values = values.scatter(codes, distinct.cast(pl.String))
+    return values
+
+
 def _held(column: str) -> pl.Expr:
     return pl.col(column).cast(pl.Categorical) if column in _COMPACT else pl.col(column)
 
@@ -371,9 +388,16 @@ def _tag_lookups(
     keys: a JSON object of just them, which reads back exactly the same through
     ``tags.<key>`` for every key the rules read.
     """
-    distinct = pl.DataFrame({"tags": values}, schema={"tags": pl.String})
+    distinct = pl.DataFrame({"tags": values}, schema={"tags": pl.String}).with_row_index("_code")
     fields = [field_expr(f"tags.{key}").alias(key) for key in keys]
-    read = distinct.select(pl.struct(fields).alias("_read")).unnest("_read")
+    # A key is only read from text naming it, or escaping a character (a key may be spelt
+    # with \u escapes): the JSON of the others (most of a million run ids) is not parsed.
+    text = pl.col("tags")
+    named = [text.str.contains(key, literal=True) for key in keys]
+    some = distinct.filter(pl.any_horizontal(*named, text.str.contains("\\", literal=True)))
+    parsed = some.select("_code", pl.struct(fields).alias("_read")).unnest("_read")
+    read = distinct.select("_code").join(parsed, on="_code", how="left", maintain_order="left")
+    read = read.drop("_code")
     slim = read.select(pl.struct(list(keys)).struct.json_encode().alias("tags"))
     lookups = {"tags": (slim.get_column("tags"), code)}
     for key in keys:
