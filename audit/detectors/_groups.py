@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import operator
 from collections.abc import Callable, Sequence
+from typing import Final
 
 import polars as pl
 
@@ -25,7 +26,7 @@ Derive = Callable[[Callable[[pl.Expr], pl.Expr], pl.Expr], dict[str, pl.Expr]]
 
 #: The engine a detector's own queries over the month's rows run on: the streaming engine
 #: spreads their row-wise work over every core (measured faster, and lighter, on 1M and 10M).
-ENGINE = "streaming"
+ENGINE: Final = "streaming"
 
 
 def group_label(
@@ -112,9 +113,9 @@ def outliers(
         per_key = narrow.group_by(names).agg(norms).collect(engine=ENGINE)
         labelled = per_key.with_columns(_label([pl.col(n) for n in names]).alias("subject"))
         if labelled.get_column("subject").is_unique().all():
-            norm = labelled.filter(pl.col("_group_size") >= min_group)
+            kept = labelled.filter(pl.col("_group_size") >= min_group)
             large = rows.filter(value >= least).select(POSITION, *keys, value.alias("_value"))
-            joined = large.join(norm.lazy(), on=names, nulls_equal=True)
+            joined = large.join(kept.lazy(), on=names, nulls_equal=True)
             return joined.filter(pl.col("_value") > pl.col("_limit")).select(
                 POSITION, "subject", "_value", typical
             )

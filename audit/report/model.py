@@ -368,7 +368,8 @@ def _dictionary(distinct: pl.Series) -> pl.Series:
     """
     distinct = distinct.unique().drop_nulls()
     codes = distinct.to_physical()
-    size = int(codes.max() or 0) + 1 if len(codes) else 0
+    top = codes.max()
+    size = top + 1 if isinstance(top, int) else 0
     values = pl.repeat(None, size, dtype=pl.String, eager=True).alias(distinct.name)
     if len(codes):
         values = values.scatter(codes, distinct.cast(pl.String))
