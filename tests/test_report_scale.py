@@ -22,7 +22,7 @@ from typer.testing import CliRunner
 from audit.cli import app
 from audit.detectors import DETECTORS
 from audit.detectors._groups import in_group_order
-from audit.detectors.base import POSITION, DetectContext, Rule
+from audit.detectors.base import POSITION, DetectContext, Rule, code_of
 from audit.detectors.run import findings_from, input_columns, plan, rank
 from audit.detectors.spec import load_rules, parse_rule
 from audit.detectors.where import field_expr
@@ -326,6 +326,14 @@ def test_rules_on_the_compact_rows_find_what_they_find_on_priced_rows(
     assert "latency_ms" not in schema
     for name, dtype in schema.items():
         if name == POSITION:
+            continue
+        if name.startswith("_code:"):
+            # Codes of a looked-up column: equal codes, equal values.
+            field = name.removeprefix("_code:")
+            assert code_of(field) == name
+            assert dtype.is_integer()
+            pairs = compact.select(pl.col(name), pl.col(field)).unique().collect()
+            assert pairs.get_column(name).is_unique().all()
             continue
         if name not in full_schema:
             assert name.startswith("tags.")

@@ -35,6 +35,18 @@ RECORD_COLUMNS = ("record_id", "subject", "savings_usd")
 POSITION = "_position"
 
 
+def code_of(name: str) -> str:
+    """The column that holds ``name`` as integer codes, when the rows carry one.
+
+    The report holds text with few distinct values (and ``tags``, and prices) as codes
+    into small dictionaries; its rows carry each such column's codes beside its values,
+    under this name. Equal codes mean equal values (two codes may still mean one value):
+    grouping millions of rows by codes, then reading a value per group, costs a fraction
+    of grouping them by text.
+    """
+    return f"_code:{name}"
+
+
 @dataclass(frozen=True)
 class Param:
     """A detector parameter: its type, default and meaning (shown by ``rules list``)."""

@@ -26,7 +26,7 @@ from typing import Any
 
 import polars as pl
 
-from audit.detectors.base import POSITION, DetectContext, Rule
+from audit.detectors.base import POSITION, DetectContext, Rule, code_of
 from audit.detectors.run import RulePlan, findings_from, input_columns, plan, rank, savings_total
 from audit.detectors.where import field_expr
 from audit.insights_config import InsightSettings
@@ -287,15 +287,17 @@ class _Rows:
 
     def requests(self) -> pl.LazyFrame:
         """The request rows, every column as the detectors expect it (lazily: a query
-        restores only the columns it reads)."""
+        restores only the columns it reads), and each looked-up column's code as
+        :func:`~audit.detectors.base.code_of` names it, for detectors that group by it."""
         wide = [pl.col(name).cast(dtype) for name, dtype in self.narrowed.items()]
         looked_up = [
             pl.lit(values).gather(pl.col(code)).alias(name)
             for name, (values, code) in self.lookups.items()
         ]
+        keys = [pl.col(code).alias(code_of(name)) for name, (_, code) in self.lookups.items()]
         codes = {code for _, code in self.lookups.values()}
         requests = self.frame.lazy().filter(pl.col("granularity") == "request")
-        return requests.with_columns(*wide, *looked_up).drop(codes)
+        return requests.with_columns(*wide, *looked_up, *keys).drop(codes)
 
 
 def _month(
@@ -329,7 +331,9 @@ def _month(
         held.append(pl.col(RATE_CODE))
     if inputs.tag_keys and "tags" not in whole:
         # The distinct tags alone, numbered from 0.
-        held.append(pl.col("tags").cast(pl.Categorical(pl.Categories.random())).alias("_tags"))
+        # Only tags that can hold a key read get a code; the others read null for every key.
+        readable = pl.when(_may_hold(inputs.tag_keys)).then(pl.col("tags"))
+        held.append(readable.cast(pl.Categorical(pl.Categories.random())).alias("_tags"))
     cube_only = [c for c in [*_CUBE_KEYS, *_CUBE_SUMS] if c not in whole]
     rows = priced.select(*held, *[_held(c) for c in cube_only]).collect(engine="streaming")
     cube = _cube(rows.lazy()).collect(engine="streaming")
@@ -338,26 +342,66 @@ def _month(
         rows = rows.with_columns(tags.to_physical())
         lookups |= _tag_lookups(_dictionary(tags), inputs.tag_keys, "_tags")
     codes = list(dict.fromkeys(code for _, code in lookups.values()))
+    names = [*whole, *codes]
+    schema = rows.schema
+    for name in whole:
+        if isinstance(schema[name], pl.Categorical):
+            # Held as its code (below), read by this dictionary.
+            lookups[name] = (schema[name].categories.to_series().alias(name), f"_{name}")
+    narrow = _narrowest(rows, names)
+    narrowed = {
+        name: schema[name]
+        for name in narrow
+        if name not in codes and not isinstance(schema[name], pl.Categorical)
+    }
     # Picked column by column: selecting from a frame of many chunks would copy them all.
-    columns, narrowed = [], {}
-    for name in [*whole, *codes]:
+    columns = []
+    for name in names:
         column = rows.get_column(name)
-        if isinstance(column.dtype, pl.Categorical):
-            # Its code, in the fewest bytes that hold it, and the dictionary to read it by.
-            lookups[name] = (column.dtype.categories.to_series().alias(name), f"_{name}")
-            column = column.to_physical().shrink_dtype().alias(f"_{name}")
-        elif name in codes:
-            column = column.shrink_dtype()
-        elif column.dtype in (pl.Int64, pl.Int32):
-            narrow = column.shrink_dtype()
-            if narrow.dtype != column.dtype:
-                narrowed[name] = column.dtype
-            column = narrow
+        if name in narrow:
+            code = column.to_physical().cast(narrow[name])
+            column = code.alias(f"_{name}") if name in lookups else code
         columns.append(column)
     # Each request's position, a column of its own: the detectors name the requests they flag
     # by it, and a filter on it reads the flagged rows before anything is restored.
     frame = pl.DataFrame(columns).with_row_index(POSITION)
     return cube, _Rows(frame, lookups, narrowed)
+
+
+_SIGNED = (pl.Int8, pl.Int16, pl.Int32, pl.Int64)
+_UNSIGNED = (pl.UInt8, pl.UInt16, pl.UInt32, pl.UInt64)
+
+
+def _narrowest(rows: pl.DataFrame, names: Sequence[str]) -> dict[str, pl.DataType]:
+    """The integer columns among ``names`` (categoricals as their codes, and the codes of
+    ``tags`` and rates) whose values fit a narrower type, with that type: the fewest bytes
+    holding their smallest and largest value, signed as they are. One query for all."""
+    schema = rows.schema
+    numbers = [
+        name
+        for name in names
+        if isinstance(schema[name], pl.Categorical) or schema[name].is_integer()
+    ]
+    physical = [pl.col(name).to_physical() for name in numbers]
+    types = rows.lazy().select(physical).collect_schema().dtypes()
+    bounds = rows.select(
+        *[column.min().alias(f"{index}<") for index, column in enumerate(physical)],
+        *[column.max().alias(f"{index}>") for index, column in enumerate(physical)],
+    ).row(0, named=True)
+    narrow: dict[str, pl.DataType] = {}
+    for index, name in enumerate(numbers):
+        dtype = types[index]
+        least, most = bounds[f"{index}<"] or 0, bounds[f"{index}>"] or 0
+        signed = dtype.is_signed_integer()
+        for bits, candidate in zip((8, 16, 32, 64), _SIGNED if signed else _UNSIGNED, strict=True):
+            low, high = (
+                (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if signed else (0, (1 << bits) - 1)
+            )
+            if low <= least and most <= high:
+                if candidate != dtype or isinstance(schema[name], pl.Categorical):
+                    narrow[name] = candidate
+                break
+    return narrow
 
 
 def _dictionary(distinct: pl.Series) -> pl.Series:
@@ -380,6 +424,16 @@ def _held(column: str) -> pl.Expr:
     return pl.col(column).cast(pl.Categorical) if column in _COMPACT else pl.col(column)
 
 
+def _may_hold(keys: Sequence[str]) -> pl.Expr:
+    """Whether ``tags`` text may hold one of ``keys``: it names one, or escapes a character
+    (a key may be spelt with ``\\u`` escapes). Text that does not reads null for every
+    one of them, so it is never parsed, nor even coded, for them (most ``tags`` name
+    none of the keys rules read: run ids, gateway details)."""
+    text = pl.col("tags")
+    named = [text.str.contains(key, literal=True) for key in keys]
+    return pl.any_horizontal(*named, text.str.contains("\\", literal=True))
+
+
 def _tag_lookups(
     values: pl.Series, keys: Sequence[str], code: str
 ) -> dict[str, tuple[pl.Series, str]]:
@@ -391,11 +445,7 @@ def _tag_lookups(
     """
     distinct = pl.DataFrame({"tags": values}, schema={"tags": pl.String}).with_row_index("_code")
     fields = [field_expr(f"tags.{key}").alias(key) for key in keys]
-    # A key is only read from text naming it, or escaping a character (a key may be spelt
-    # with \u escapes): the JSON of the others (most of a million run ids) is not parsed.
-    text = pl.col("tags")
-    named = [text.str.contains(key, literal=True) for key in keys]
-    some = distinct.filter(pl.any_horizontal(*named, text.str.contains("\\", literal=True)))
+    some = distinct.filter(_may_hold(keys))
     parsed = some.select("_code", pl.struct(fields).alias("_read")).unnest("_read")
     read = distinct.select("_code").join(parsed, on="_code", how="left", maintain_order="left")
     read = read.drop("_code")
