@@ -15,7 +15,7 @@ from typing import Final
 
 import polars as pl
 
-from audit.detectors.base import POSITION
+from audit.detectors.base import POSITION, code_of
 from audit.detectors.where import FIELDS, field_expr, row_field
 from audit.errors import ConfigError
 
@@ -96,24 +96,25 @@ def outliers(
     ``min_group`` rows: :data:`POSITION`, ``subject`` (the label), ``_value`` and
     ``typical``, the group's median rounded to an integer.
 
-    The norms are aggregated per distinct combination of the fields' values (a few dozen),
-    not written out as a label and broadcast to every one of millions of rows; the labels
-    are made for those combinations. Two combinations that read as the same label (a value
-    containing `` · ``, or a ``-`` beside a missing value) form one group: then, as for
-    fields of floats, the label is made per row and the norms aggregated per label; the
-    same figures either way.
+    The norms are aggregated per distinct combination of the fields' :func:`field_keys`
+    (a few dozen), not written out as a label and broadcast to every one of millions of
+    rows; the labels are made for those combinations. Two combinations that read as the
+    same label (a value containing `` · ``, a ``-`` beside a missing value, two codes of
+    one value) form one group: then, as for fields of floats, the label is made per row
+    and the norms aggregated per label; the same figures either way.
     """
     _check_fields(fields, path=path, line=line)
-    keys = [row_field(rows, name).alias(f"_field{index}") for index, name in enumerate(fields)]
-    names = [f"_field{index}" for index in range(len(fields))]
     norms = _norms(pl.col("_value"), typical, factor=factor, mad_k=mad_k)
-    narrow = rows.select(*keys, value.alias("_value"))
+    keys, names = field_keys(rows, fields), [f"_key{index}" for index in range(len(fields))]
+    values = [row_field(rows, name).alias(f"_field{index}") for index, name in enumerate(fields)]
+    schema = rows.select(values).collect_schema()
     # Not for floats: two values of one group (0.0 and -0.0) could print apart.
-    if keys and not any(narrow.collect_schema()[name].is_float() for name in names):
-        per_key = narrow.group_by(names).agg(norms).collect(engine=ENGINE)
-        labelled = per_key.with_columns(_label([pl.col(n) for n in names]).alias("subject"))
+    if fields and not any(dtype.is_float() for dtype in schema.values()):
+        narrow = rows.select(POSITION, *keys, value.alias("_value"))
+        per_key = with_values(rows, narrow.group_by(names).agg(*norms, first_position()), values)
+        labelled = per_key.with_columns(_label([pl.col(c) for c in schema]).alias("subject"))
         if labelled.get_column("subject").is_unique().all():
-            kept = labelled.filter(pl.col("_group_size") >= min_group)
+            kept = labelled.filter(pl.col("_group_size") >= min_group).drop(*schema)
             large = rows.filter(value >= least).select(POSITION, *keys, value.alias("_value"))
             joined = large.join(kept.lazy(), on=names, nulls_equal=True)
             return joined.filter(pl.col("_value") > pl.col("_limit")).select(
@@ -126,6 +127,36 @@ def outliers(
     return large.filter(pl.col("_value") > pl.col("_limit")).select(
         POSITION, "subject", "_value", typical
     )
+
+
+def first_position() -> pl.Expr:
+    """Per group, the position of its first row, ``_first`` (see :func:`with_values`)."""
+    return pl.col(POSITION).first().alias("_first")
+
+
+def with_values(rows: pl.LazyFrame, per_key: pl.LazyFrame, values: list[pl.Expr]) -> pl.DataFrame:
+    """``per_key`` (one row per combination of keys, with ``_first``, the position of one
+    of its rows) computed, with ``values`` read from that row: the same for every row of
+    the combination when they read only the keyed fields. Read from one row per
+    combination rather than restored for millions and aggregated."""
+    found = per_key.collect(engine=ENGINE)
+    read = at_positions(rows, found.get_column("_first")).select(POSITION, *values)
+    return found.join(read.collect(), left_on="_first", right_on=POSITION).drop("_first")
+
+
+def field_keys(rows: pl.LazyFrame, fields: Sequence[str]) -> list[pl.Expr]:
+    """What to group ``rows`` by for each field (``_key0``, ``_key1``, …): its codes when
+    the rows carry them (:func:`~audit.detectors.base.code_of`), else its values. Rows
+    with equal keys have equal values; rows with equal values may have different keys
+    only through codes, so a group's value is read once per key and groups are merged by
+    value afterwards."""
+    names = set(rows.collect_schema().names())
+    return [
+        (pl.col(code_of(name)) if code_of(name) in names else row_field(rows, name)).alias(
+            f"_key{index}"
+        )
+        for index, name in enumerate(fields)
+    ]
 
 
 PROMPT_TOKENS = (
@@ -190,8 +221,12 @@ def in_sequence(
     costs more than the sort.
     """
     names = list(group)
-    numbered = _numbered(frame, names, frame.collect_schema(), keep=keep)
-    ordered = numbered.sort([order, POSITION])
+    return in_order(_numbered(frame, names, frame.collect_schema(), keep=keep), order, derive)
+
+
+def in_order(frame: pl.LazyFrame, order: str, derive: Derive) -> pl.LazyFrame:
+    """:func:`in_sequence` of a ``frame`` whose groups are already numbered (``_group``)."""
+    ordered = frame.sort([order, POSITION])
     number = pl.col("_group")
     derived = derive(lambda expr: expr.shift(1).over(number), number)
     return ordered.with_columns(expr.alias(name) for name, expr in derived.items())

@@ -16,7 +16,7 @@ from typing import ClassVar
 import polars as pl
 
 from audit.detectors import detector
-from audit.detectors._groups import PROMPT_TOKENS, _numbered, in_sequence, in_shared_groups
+from audit.detectors._groups import PROMPT_TOKENS, field_keys, first_position, in_order, with_values
 from audit.detectors.base import (
     CALLER_COLUMNS,
     POSITION,
@@ -71,34 +71,46 @@ class CacheMiss(Detector):
         }
 
     def detect(self, rows: pl.LazyFrame, rule: Rule, ctx: DetectContext) -> pl.LazyFrame:
-        """Repeats are looked for only where one can be flagged: among the requests whose
-        (prefix, model) was sent more than once
-        (:func:`~audit.detectors._groups.in_shared_groups`), in the groups whose smallest
-        prompt reaches ``min_prefix_tokens`` and that hold an uncached request at a cache
-        discount; the rest of the month is never put in order."""
+        """Repeats are looked for only where one can be flagged: in the (prefix, model)
+        groups whose smallest prompt reaches ``min_prefix_tokens`` and that hold an uncached
+        request at a cache discount. Those figures come from one aggregation per
+        combination of the two fields' keys (see :func:`~audit.detectors._groups.field_keys`),
+        merged by value; the other groups' requests are never put in order."""
         p = rule.params
         prefix = row_field(rows, p["prefix_field"]).cast(pl.String)
+        missed = (pl.col("cached_input_tokens").fill_null(0) == 0) & (
+            pl.col("rate_cached_input") < pl.col("rate_input")
+        )
         keyed = rows.filter(
             # A failed request that sent no prompt says nothing about the prefix's size.
             prefix.is_not_null() & pl.col("model").is_not_null() & (PROMPT_TOKENS > 0)
         )
-        shared = in_shared_groups(keyed, [prefix, pl.col("model")]).select(
+        keys = field_keys(rows, [p["prefix_field"], "model"])
+        names = ["_key0", "_key1"]
+        per_key = with_values(
+            keyed,
+            keyed.group_by(keys).agg(
+                PROMPT_TOKENS.min().alias("_smallest"),
+                missed.any().alias("_missed"),
+                first_position(),
+            ),
+            [prefix.alias("_prefix"), pl.col("model")],
+        )
+        groups = (
+            per_key.group_by("_prefix", "model")
+            .agg(pl.col("_smallest").min(), pl.col("_missed").any())
+            .filter((pl.col("_smallest") >= p["min_prefix_tokens"]) & pl.col("_missed"))
+            .select("_prefix", "model")
+            .with_row_index("_group")
+        )
+        eligible = per_key.join(groups, on=["_prefix", "model"]).select(*names, "_group", "_prefix")
+        candidates = keyed.select(
             POSITION,
             "ts",
-            "model",
-            prefix.alias("_prefix"),
+            *keys,
             PROMPT_TOKENS.alias("_prompt"),
-            (
-                (pl.col("cached_input_tokens").fill_null(0) == 0)
-                & (pl.col("rate_cached_input") < pl.col("rate_input"))
-            ).alias("_missed"),
-        )
-        group = ["_prefix", "model"]
-        numbered = _numbered(shared, group, shared.collect_schema(), keep=True)
-        smallest = pl.col("_prompt").min().over("_group")
-        candidates = numbered.filter(
-            (smallest >= p["min_prefix_tokens"]) & pl.col("_missed").any().over("_group")
-        ).drop("_group")
+            missed.alias("_missed"),
+        ).join(eligible.lazy(), on=names)
         window = pl.duration(minutes=p["window_minutes"])
 
         def repeats(previous: Callable[[pl.Expr], pl.Expr], number: pl.Expr) -> dict[str, pl.Expr]:
@@ -108,6 +120,6 @@ class CacheMiss(Detector):
                 "_repeat": (pl.col("ts") - previous(pl.col("ts")) <= window).fill_null(False),
             }
 
-        scored = in_sequence(candidates, group, "ts", repeats, keep=True)
+        scored = in_order(candidates.drop(names), "ts", repeats)
         flagged = scored.filter(pl.col("_repeat") & pl.col("_missed").fill_null(False))
         return flagged.select(POSITION, "_prefix", "prefix_tokens")

@@ -9,11 +9,12 @@ revoking it stops all of it.
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import polars as pl
 
 from audit.detectors import detector
+from audit.detectors._groups import field_keys, first_position, with_values
 from audit.detectors.base import POSITION, DetectContext, Detector, Param, Rule, key_label
 from audit.detectors.where import glob_to_regex
 
@@ -63,41 +64,52 @@ class StaleKey(Detector):
         }
 
     def detect(self, rows: pl.LazyFrame, rule: Rule, ctx: DetectContext) -> pl.LazyFrame:
-        """Each key's traffic summed once (one row per key), its requests' positions
-        alongside, so the flagged keys' requests come out without a second pass."""
+        """Each key's traffic summed once, per combination of its name's and id's
+        :func:`~audit.detectors._groups.field_keys` (a row per key, not per request); only
+        the flagged keys' requests are read again. When two combinations show as one key
+        (a name equal to another key's id), the traffic is summed per shown key instead."""
         p = rule.params
         pattern = "(?i)" + "|".join(f"(?:{glob_to_regex(g)})" for g in p["prototype_patterns"])
         owned = pl.any_horizontal([pl.col(f).is_not_null() for f in p["owner_fields"]])
-        keyed = rows.select(
-            POSITION,
-            key_label().alias("subject"),
-            owned.alias("_owned"),
-            pl.col("ts").dt.date().alias("_day"),
-            pl.col("requests").fill_null(1).alias("_requests"),
-        ).filter(pl.col("subject").is_not_null())
-        per_key = (
-            keyed.group_by("subject")
-            .agg(
-                (~pl.col("_owned").any()).alias("_unowned"),
-                pl.col("_day").n_unique().alias("_active_days"),
-                pl.col("_requests").sum(),
-                pl.col(POSITION),
-            )
-            .with_columns(
-                pl.col("subject").str.contains(pattern).alias("_prototype"),
-                (pl.col("_requests") / pl.col("_active_days")).alias("_daily"),
-            )
+        keys, names = field_keys(rows, ["key_name", "api_key"]), ["_key0", "_key1"]
+        keyed = rows.filter(key_label().is_not_null())
+        traffic = [
+            (~owned.any()).alias("_unowned"),
+            pl.col("ts").dt.date().n_unique().alias("_active_days"),
+            pl.col("requests").fill_null(1).sum().alias("_requests"),
+        ]
+        per_key = with_values(
+            keyed,
+            keyed.group_by(keys).agg(*traffic, first_position()),
+            [key_label().alias("subject")],
         )
-        why = (
-            pl.when(pl.col("_unowned") & pl.col("_prototype"))
-            .then(pl.lit("no owner and a prototype name"))
-            .when(pl.col("_unowned"))
-            .then(pl.lit("no owner"))
-            .otherwise(pl.lit("a prototype name"))
+        if per_key.get_column("subject").is_unique().all():
+            flagged = _stale(per_key.lazy(), pattern, p)
+            joined = keyed.select(POSITION, *keys).join(flagged, on=names, nulls_equal=True)
+            return joined.drop(names)
+        per_label = keyed.group_by(key_label().alias("subject")).agg(*traffic)
+        flagged = _stale(per_label, pattern, p)
+        return keyed.select(POSITION, key_label().alias("subject")).join(flagged, on="subject")
+
+
+def _stale(per_key: pl.LazyFrame, pattern: str, p: dict[str, Any]) -> pl.LazyFrame:
+    """The keys (one row each, with their traffic) that look abandoned, and why."""
+    why = (
+        pl.when(pl.col("_unowned") & pl.col("_prototype"))
+        .then(pl.lit("no owner and a prototype name"))
+        .when(pl.col("_unowned"))
+        .then(pl.lit("no owner"))
+        .otherwise(pl.lit("a prototype name"))
+    )
+    return (
+        per_key.with_columns(
+            pl.col("subject").str.contains(pattern).alias("_prototype"),
+            (pl.col("_requests") / pl.col("_active_days")).alias("_daily"),
         )
-        flagged = per_key.filter(
+        .filter(
             (pl.col("_unowned") | pl.col("_prototype"))
             & (pl.col("_active_days") >= p["min_active_days"])
             & (pl.col("_daily") <= float(p["max_daily_requests"]))
         )
-        return flagged.with_columns(why.alias("_why")).explode(POSITION)
+        .with_columns(why.alias("_why"))
+    )
