@@ -35,6 +35,7 @@ from audit.report.model import (
     _cube,
     _dictionary,
     _month,
+    _narrowest,
     _tag_lookups,
     priced_month,
 )
@@ -230,6 +231,26 @@ def test_tags_reduced_to_the_keys_read_read_back_exactly() -> None:
         expected = original.select(read).to_series()
         assert slim.select(read).to_series().to_list() == expected.to_list()
         assert lookups[f"tags.{key}"][0].to_list() == expected.to_list()
+
+
+def test_integers_are_held_in_the_fewest_bytes_that_hold_them() -> None:
+    frame = pl.DataFrame(
+        {
+            "small": [0, 5, None],
+            "negative": [-129, 0, 1],
+            "nulls": pl.Series([None, None, None], dtype=pl.Int64),
+            "wide": [0, 1, 2**40],
+            "codes": pl.Series([0, 300, 1], dtype=pl.UInt32),
+            "text": ["a", "b", "c"],
+        }
+    )
+    names = frame.columns
+    assert _narrowest(frame, names) == {
+        "small": pl.Int8,
+        "negative": pl.Int16,
+        "nulls": pl.Int8,
+        "codes": pl.UInt16,
+    }
 
 
 def test_a_categorical_reads_back_as_its_dictionary() -> None:
