@@ -9,7 +9,7 @@ those attempts cost (often input tokens burned on requests that never succeeded)
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import polars as pl
 import polars.selectors as cs
@@ -25,6 +25,9 @@ from audit.detectors.base import (
     Rule,
     caller,
 )
+
+if TYPE_CHECKING:
+    from polars._typing import TimeUnit
 
 
 @detector
@@ -107,7 +110,7 @@ PLACE_BITS = 62
 
 def _places(
     rows: pl.LazyFrame, numbered: pl.LazyFrame, *, groups: int
-) -> tuple[pl.DataFrame, pl.DataFrame, int, str] | None:
+) -> tuple[pl.DataFrame, pl.DataFrame, int, TimeUnit] | None:
     """Every request's place and whether it failed, the failures sorted by place and
     position, the bits of time in a place and the time's unit; None when a place would not
     fit in :data:`PLACE_BITS`.
@@ -118,7 +121,7 @@ def _places(
     :func:`_earlier_alike`).
     """
     time_type = rows.collect_schema()["ts"]
-    unit = time_type.time_unit if isinstance(time_type, pl.Datetime) else "us"
+    unit: TimeUnit = time_type.time_unit if isinstance(time_type, pl.Datetime) else "us"
     ticks = pl.col("ts").to_physical()
     first, last = rows.select(ticks.min(), ticks.max().alias("_last")).collect().row(0)
     bits = 1 if first is None else (last - first + 1).bit_length()
@@ -132,7 +135,7 @@ def _places(
 
 
 def _chains(
-    coded: pl.DataFrame, failures: pl.DataFrame, bits: int, unit: str, *, max_gap: float
+    coded: pl.DataFrame, failures: pl.DataFrame, bits: int, unit: TimeUnit, *, max_gap: float
 ) -> pl.DataFrame:
     """``failures`` with ``_gap_s``, the seconds since the caller's request before (any),
     and ``_chain``, a number per chain (see :meth:`RetryStorm.detect`)."""

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
@@ -35,6 +35,9 @@ from audit.period import Month
 from audit.pricing import RATE_CODE, RATE_COLUMNS, PriceBook, price_rows
 from audit.schema import TOKEN_COLUMNS
 from audit.store import Manifest, Store
+
+if TYPE_CHECKING:
+    from polars._typing import PolarsDataType
 
 REPORT_SCHEMA = "tokaudit.report/1"
 UNATTRIBUTED = "(unattributed)"
@@ -345,9 +348,10 @@ def _month(
     names = [*whole, *codes]
     schema = rows.schema
     for name in whole:
-        if isinstance(schema[name], pl.Categorical):
+        dtype = schema[name]
+        if isinstance(dtype, pl.Categorical):
             # Held as its code (below), read by this dictionary.
-            lookups[name] = (schema[name].categories.to_series().alias(name), f"_{name}")
+            lookups[name] = (dtype.categories.to_series().alias(name), f"_{name}")
     narrow = _narrowest(rows, names)
     narrowed = {
         name: schema[name]
@@ -372,7 +376,7 @@ _SIGNED = (pl.Int8, pl.Int16, pl.Int32, pl.Int64)
 _UNSIGNED = (pl.UInt8, pl.UInt16, pl.UInt32, pl.UInt64)
 
 
-def _narrowest(rows: pl.DataFrame, names: Sequence[str]) -> dict[str, pl.DataType]:
+def _narrowest(rows: pl.DataFrame, names: Sequence[str]) -> dict[str, PolarsDataType]:
     """The integer columns among ``names`` (categoricals as their codes, and the codes of
     ``tags`` and rates) whose values fit a narrower type, with that type: the fewest bytes
     holding their smallest and largest value, signed as they are. One query for all."""
@@ -388,7 +392,7 @@ def _narrowest(rows: pl.DataFrame, names: Sequence[str]) -> dict[str, pl.DataTyp
         *[column.min().alias(f"{index}<") for index, column in enumerate(physical)],
         *[column.max().alias(f"{index}>") for index, column in enumerate(physical)],
     ).row(0, named=True)
-    narrow: dict[str, pl.DataType] = {}
+    narrow: dict[str, PolarsDataType] = {}
     for index, name in enumerate(numbers):
         dtype = types[index]
         least, most = bounds[f"{index}<"] or 0, bounds[f"{index}>"] or 0
