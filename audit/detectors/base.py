@@ -131,6 +131,10 @@ class Detector(ABC):
         so the detector needs only the columns its decision reads. Once complete, the rows
         have :data:`RECORD_COLUMNS`: ``savings_usd`` is this request's avoidable dollars
         (capped at its cost by the framework), from here or from :meth:`finish`.
+
+        The result may be lazy all the way, or rest on small results computed here (per
+        group figures, the positions worth a closer look): at ten million requests, one
+        narrow pass that picks the few rows to order costs less than ordering them all.
         """
 
     def finish(self, rule: Rule) -> dict[str, pl.Expr]:

@@ -178,7 +178,9 @@ def _where_fields(rule: Rule) -> set[str]:
 
 
 def plan(requests: pl.LazyFrame, rules: Sequence[Rule], ctx: DetectContext) -> list[RulePlan]:
-    """Build every rule's lazy query (nothing is computed here).
+    """Build every rule's query. The flagged requests are computed when the plans are
+    collected; a detector may compute small intermediate results here, one rule after the
+    other (its groups' hashes or figures, to choose what it reads next).
 
     ``requests`` get a :data:`~audit.detectors.base.POSITION` unless they carry one (the
     report's rows do, as a column of the frame they are held in).
