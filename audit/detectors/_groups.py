@@ -66,15 +66,24 @@ def robust_limit(value: pl.Expr, group: str, *, factor: float, mad_k: float) -> 
     return pl.max_horizontal(median * factor, median + mad * mad_k)
 
 
-def _norms(value: pl.Expr, typical: str, *, factor: float, mad_k: float) -> list[pl.Expr]:
-    """:func:`robust_limit` and the rounded median as aggregations of one group (the same
-    figures the windows give every row of it), and the group's size."""
+def _spread(value: pl.Expr) -> list[pl.Expr]:
+    """A group's median, median absolute deviation and size, as aggregations: what
+    :func:`_norms` reads, aggregated once each (each figure written out once per group)."""
     median = value.median()
-    mad = (value - median).abs().median() * 1.4826
+    return [
+        median.alias("_median"),
+        (value - median).abs().median().alias("_mad"),
+        pl.len().alias("_group_size"),
+    ]
+
+
+def _norms(typical: str, *, factor: float, mad_k: float) -> list[pl.Expr]:
+    """:func:`robust_limit` and the rounded median of a group from its :func:`_spread`:
+    the same figures the windows give every row of it."""
+    median, mad = pl.col("_median"), pl.col("_mad") * 1.4826
     return [
         median.round(0).cast(pl.Int64).alias(typical),
         pl.max_horizontal(median * factor, median + mad * mad_k).alias("_limit"),
-        pl.len().alias("_group_size"),
     ]
 
 
@@ -104,15 +113,18 @@ def outliers(
     and the norms aggregated per label; the same figures either way.
     """
     _check_fields(fields, path=path, line=line)
-    norms = _norms(pl.col("_value"), typical, factor=factor, mad_k=mad_k)
+    spread = _spread(pl.col("_value"))
+    norms = _norms(typical, factor=factor, mad_k=mad_k)
     keys, names = field_keys(rows, fields), [f"_key{index}" for index in range(len(fields))]
     values = [row_field(rows, name).alias(f"_field{index}") for index, name in enumerate(fields)]
     schema = rows.select(values).collect_schema()
     # Not for floats: two values of one group (0.0 and -0.0) could print apart.
     if fields and not any(dtype.is_float() for dtype in schema.values()):
         narrow = rows.select(POSITION, *keys, value.alias("_value"))
-        per_key = with_values(rows, narrow.group_by(names).agg(*norms, first_position()), values)
-        labelled = per_key.with_columns(_label([pl.col(c) for c in schema]).alias("subject"))
+        per_key = with_values(rows, narrow.group_by(names).agg(*spread, first_position()), values)
+        labelled = per_key.with_columns(
+            *norms, _label([pl.col(c) for c in schema]).alias("subject")
+        )
         if labelled.get_column("subject").is_unique().all():
             kept = labelled.filter(pl.col("_group_size") >= min_group).drop(*schema)
             large = rows.filter(value >= least).select(POSITION, *keys, value.alias("_value"))
@@ -121,9 +133,10 @@ def outliers(
                 POSITION, "subject", "_value", typical
             )
     label = group_label(fields, path=path, line=line, rows=rows)
-    narrow = rows.select(POSITION, label.alias("subject"), value.alias("_value"))
-    norm = narrow.group_by("subject").agg(norms).filter(pl.col("_group_size") >= min_group)
-    large = narrow.filter(pl.col("_value") >= least).join(norm, on="subject")
+    labelled_rows = rows.select(POSITION, label.alias("subject"), value.alias("_value"))
+    per_label = labelled_rows.group_by("subject").agg(spread).with_columns(norms)
+    qualified = per_label.filter(pl.col("_group_size") >= min_group)
+    large = labelled_rows.filter(pl.col("_value") >= least).join(qualified, on="subject")
     return large.filter(pl.col("_value") > pl.col("_limit")).select(
         POSITION, "subject", "_value", typical
     )
