@@ -118,3 +118,69 @@ def test_every_line_is_either_loaded_or_rejected(rows: list[tuple[bool, str, str
     assert rejected == {i + 1 for i, (ok, _, _) in enumerate(rows) if not ok}
     decoded = out.filter(pl.col("_error").is_null())["doc"].struct.field("a").to_list()
     assert decoded == [json.loads(good)["a"] for ok, good, _ in rows if ok]
+
+
+# Values of every JSON kind, so fields meet what the schema expects and what it does not.
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(10**25), max_value=10**25)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=8)
+    | st.sampled_from(["{", "[x]", "{not json}", "\u00e9\u2028", "1e5"]),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.sampled_from("axuy"), inner),
+    max_leaves=6,
+)
+object_lines = st.builds(
+    lambda fields, spaced: json.dumps(fields, separators=(", ", ": ") if spaced else (",", ":")),
+    st.dictionaries(st.sampled_from(["a", "u", "b", "a "]), json_values, max_size=3),
+    st.booleans(),
+)
+
+
+def _reference(lines: pl.DataFrame) -> list[object]:
+    """Row by row with ``str.json_decode``: the decoded struct, or that the line failed."""
+    out: list[object] = []
+    for text in lines["line"]:
+        try:
+            out.append(pl.Series([text]).str.json_decode(SCHEMA).item())
+        except pl.exceptions.PolarsError:
+            out.append("refused")
+    return out
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(object_lines, min_size=1, max_size=40))
+def test_the_fast_decode_equals_the_reference_decode_line_by_line(texts: list[str]) -> None:
+    """The NDJSON-reader path loads exactly what ``str.json_decode`` loads, and refuses
+    (then diagnoses) exactly what it refuses: objects or arrays in text fields included."""
+    lines = pl.DataFrame(
+        {
+            "source_line": list(range(1, len(texts) + 1)),
+            "line": texts,
+            "_error": [None] * len(texts),
+        },
+        schema={"source_line": pl.Int64, "line": pl.String, "_error": pl.String},
+    )
+    out = decode_objects(lines, SCHEMA)
+    assert out["source_line"].to_list() == list(range(1, len(texts) + 1))
+    got = [
+        "refused" if error is not None else doc
+        for doc, error in zip(out["doc"].to_list(), out["_error"].to_list(), strict=True)
+    ]
+    assert got == _reference(lines)
+
+
+def test_text_that_merely_starts_like_json_is_kept_as_text() -> None:
+    texts = ['{"a":"{x}","u":{"x":"[1]"}}'] * 20 + ['{"a":{"x":1}}'] + ['{"a":"plain"}'] * 20
+    lines = pl.DataFrame(
+        {"source_line": list(range(1, 42)), "line": texts, "_error": [None] * 41},
+        schema={"source_line": pl.Int64, "line": pl.String, "_error": pl.String},
+    )
+    out = decode_objects(lines, SCHEMA)
+    assert (
+        out["_error"].to_list()
+        == [None] * 20 + ["field 'a' is an object, expected a single value"] + [None] * 20
+    )
+    assert out["doc"].struct.field("a").to_list()[:20] == ["{x}"] * 20
+    assert out["doc"].struct.field("u").struct.field("x").to_list()[:20] == ["[1]"] * 20
