@@ -131,9 +131,19 @@ json_values = st.recursive(
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.sampled_from("axuy"), inner),
     max_leaves=6,
 )
+
+
+def _object_line(fields: dict[str, object], spaced: bool, escaped: bool) -> str:
+    text = json.dumps(fields, separators=(", ", ": ") if spaced else (",", ":"))
+    if escaped:  # the same keys spelled with \u escapes, which a decoder must read as names
+        text = text.replace('"a":', '"\\u0061":').replace('"x":', '"\\u0078":')
+    return text
+
+
 object_lines = st.builds(
-    lambda fields, spaced: json.dumps(fields, separators=(", ", ": ") if spaced else (",", ":")),
+    _object_line,
     st.dictionaries(st.sampled_from(["a", "u", "b", "a "]), json_values, max_size=3),
+    st.booleans(),
     st.booleans(),
 )
 
@@ -184,3 +194,18 @@ def test_text_that_merely_starts_like_json_is_kept_as_text() -> None:
     )
     assert out["doc"].struct.field("a").to_list()[:20] == ["{x}"] * 20
     assert out["doc"].struct.field("u").struct.field("x").to_list()[:20] == ["[1]"] * 20
+
+
+def test_an_object_under_an_escaped_key_is_refused_as_the_reference_refuses_it() -> None:
+    """``"\\u0061"`` is the key ``a``: an object there must not load as text."""
+    texts = ['{"a":"plain"}'] * 20 + ['{"\\u0061":{"x":1}}', '{"u":{"\\u0078":[1]}}']
+    lines = pl.DataFrame(
+        {"source_line": list(range(1, 23)), "line": texts, "_error": [None] * 22},
+        schema={"source_line": pl.Int64, "line": pl.String, "_error": pl.String},
+    )
+    out = decode_objects(lines, SCHEMA)
+    assert out["_error"].to_list()[20:] == [
+        "field 'a' is an object, expected a single value",
+        "field 'u.x' is a list, expected a single value",
+    ]
+    assert out["_error"].to_list()[:20] == [None] * 20

@@ -28,7 +28,7 @@ from audit.normalize import (
     ERROR_PREFIX,
     clean_text,
     gather_errors,
-    parse_columns,
+    parse_frame,
     tags_json,
 )
 from audit.sources import source
@@ -401,13 +401,14 @@ def _attributed(name: str, keys: tuple[str, ...], found: set[str]) -> pl.Expr:
     return pl.coalesce(clean_text(pl.col(f"f.{name}")), *candidates)
 
 
-def _parse(frame: pl.DataFrame, specs: dict[str, tuple[str, str, str]]) -> list[pl.Expr]:
-    """:func:`parse_columns`, but a raw column that is null in every row gives typed nulls.
+def _parse(frame: pl.DataFrame, specs: dict[str, tuple[str, str, str]]) -> pl.DataFrame:
+    """:func:`parse_frame`, but a raw column that is null in every row gives typed nulls.
 
     A flat log has no usage block and a wrapped one no flat counts, so about half of the
     ~25 parsers would run over all-null columns, a few ms per 30k rows each. Their result
     is known, since a parser turns a missing cell into no value and no reason; the types
-    come from parsing zero rows. The order of the reason columns is kept: the first wins.
+    come from parsing zero rows. Their reason columns come last, which cannot change which
+    reason is a row's first: they are null.
     """
     empty = {
         name
@@ -415,15 +416,13 @@ def _parse(frame: pl.DataFrame, specs: dict[str, tuple[str, str, str]]) -> list[
         if nulls == frame.height
     }
     skipped = {out: spec for out, spec in specs.items() if spec[0] in empty}
-    types = frame.head(0).select(parse_columns(skipped)).schema
-    exprs: list[pl.Expr] = []
-    for out, spec in specs.items():
-        if out in skipped:
-            for name in (out, ERROR_PREFIX + out):
-                exprs.append(pl.lit(None, dtype=types[name]).alias(name))
-        else:
-            exprs += parse_columns({out: spec})
-    return exprs
+    types = parse_frame(frame.head(0), skipped).schema
+    frame = parse_frame(frame, {out: spec for out, spec in specs.items() if out not in skipped})
+    return frame.with_columns(
+        pl.lit(None, dtype=types[name]).alias(name)
+        for out in skipped
+        for name in (out, ERROR_PREFIX + out)
+    )
 
 
 def _map(
@@ -468,7 +467,7 @@ def _map_extracted(
         "latency_ms": ("f.latency_ms", "float", "latency_ms"),
         "reported_cost_usd": ("cost_text", "usd", "cost_usd"),
     }
-    frame = frame.with_columns(_parse(frame, specs))
+    frame = _parse(frame, specs)
 
     # Stage 3: which token convention the line uses (see the module docstring).
     obj_kind = pl.coalesce(pl.col("f.object"), pl.col("resp.object"))

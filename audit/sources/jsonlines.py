@@ -9,19 +9,18 @@ number, expected an object") while every good line of the chunk still loads.
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import os
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import Any, BinaryIO
 
 import polars as pl
 from polars.exceptions import PolarsError
-
-if TYPE_CHECKING:
-    from polars._typing import PolarsDataType
 
 from audit.normalize import ERROR_COLUMN
 from audit.sources.base import open_binary
@@ -231,34 +230,34 @@ def _decode_exact(frame: pl.DataFrame, dtype: pl.Struct) -> pl.DataFrame:
     return frame.with_columns(pl.col(LINE).str.json_decode(dtype).alias(DOC))
 
 
-def _all_text(dtype: PolarsDataType) -> bool:
-    """Whether every field of ``dtype``, at any depth, is text (where the fast decode is
-    proven equal to the reference one)."""
-    if isinstance(dtype, pl.Struct):
-        return all(_all_text(fld.dtype) for fld in dtype.fields)
-    return dtype == pl.String
+@functools.lru_cache(maxsize=32)
+def _nested_hint(dtype: pl.Struct) -> str | None:
+    """A pattern every line matches in which a text field of ``dtype`` holds an object or
+    array; None when some field is not text (the fast decode is proven equal for text and
+    objects only).
 
-
-def _nested_in_text(frame: pl.DataFrame) -> pl.Series | None:
-    """Rows where some text field (at any depth) starts with ``{`` or ``[``; None if none.
-
-    Series by series rather than one expression: struct fields are unnested as columns,
-    which costs nothing, where ~70 ``struct.field`` expressions cost more than the check.
+    Such a field's key is followed by ``:`` and then ``{`` or ``[``, and is written either
+    literally or with a ``\\u`` escape (no other JSON escape can spell a plain name). The
+    pattern may also match harmless lines, which are then only decoded more slowly.
     """
-    flags: pl.Series | None = None
-    pending = list(frame.iter_columns())
-    while pending:
-        column = pending.pop()
-        if column.dtype == pl.Struct:
-            pending.extend(column.struct.unnest().iter_columns())
-            continue
-        if column.null_count() == column.len():
-            continue
-        starts = column.str.starts_with("{") | column.str.starts_with("[")
-        flags = starts if flags is None else flags | starts
-    if flags is None or not flags.any():
+    names: set[str] = set()
+
+    def walk(struct: pl.Struct) -> bool:
+        for fld in struct.fields:
+            if isinstance(fld.dtype, pl.Struct):
+                if not walk(fld.dtype):
+                    return False
+            elif fld.dtype == pl.String:
+                names.add(fld.name)
+            else:
+                return False
+        return True
+
+    if not walk(dtype):
         return None
-    return flags.fill_null(False)
+    opening = r"\s*:\s*[\[{]"
+    spelled = "|".join(re.escape(name) for name in sorted(names))
+    return rf'"(?:{spelled})"{opening}|\\u[0-9A-Fa-f]{{4}}[^"]*"{opening}'
 
 
 def _decode(frame: pl.DataFrame, dtype: pl.Struct) -> pl.DataFrame:
@@ -268,20 +267,22 @@ def _decode(frame: pl.DataFrame, dtype: pl.Struct) -> pl.DataFrame:
     lines) faster than ``str.json_decode`` on one core, so it goes first. Its result is the
     reference decode's except in one case: where a text field holds an object or array, the
     reader keeps it as JSON text while the reference refuses the line (which ingest then
-    rejects with a reason). Such rows, and genuine text starting with ``{`` or ``[`` that
-    looks the same, are decoded again the reference way. Lines reach here stripped,
-    non-blank and starting with ``{`` (see :func:`decode_objects`), so each is one row;
-    the row count is checked anyway and anything unexpected takes the reference path.
+    rejects with a reason). Lines that may hold such a field (a pattern every such line
+    matches, see :func:`_nested_hint`) are decoded again the reference way. Lines reach
+    here stripped, non-blank and starting with ``{`` (see :func:`decode_objects`), so each
+    is one row; the row count is checked anyway and anything else takes the reference path.
     """
-    if frame.height < _FAST_MIN_ROWS or not _all_text(dtype):
+    hint = _nested_hint(dtype)
+    if frame.height < _FAST_MIN_ROWS or hint is None:
         return _decode_exact(frame, dtype)
-    text = frame.get_column(LINE).str.join("\n").cast(pl.Binary).item()
+    lines = frame.get_column(LINE)
+    text = lines.str.join("\n").cast(pl.Binary).item()
     fast = pl.read_ndjson(text, schema={fld.name: fld.dtype for fld in dtype.fields})
     if fast.height != frame.height:
         return _decode_exact(frame, dtype)
     decoded = frame.with_columns(fast.to_struct(DOC))
-    flags = _nested_in_text(fast)
-    if flags is None:
+    flags = lines.str.contains(hint)
+    if not flags.any():
         return decoded
     order = "_fast_order"
     decoded = decoded.with_row_index(order)
