@@ -9,11 +9,9 @@ number, expected an object") while every good line of the chunk still loads.
 
 from __future__ import annotations
 
-import functools
 import io
 import json
 import os
-import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -230,34 +228,37 @@ def _decode_exact(frame: pl.DataFrame, dtype: pl.Struct) -> pl.DataFrame:
     return frame.with_columns(pl.col(LINE).str.json_decode(dtype).alias(DOC))
 
 
-@functools.lru_cache(maxsize=32)
-def _nested_hint(dtype: pl.Struct) -> str | None:
-    """A pattern every line matches in which a text field of ``dtype`` holds an object or
-    array; None when some field is not text (the fast decode is proven equal for text and
-    objects only).
+def _all_text(dtype: pl.Struct) -> bool:
+    """Whether every field of ``dtype``, at any depth, is text or an object of such fields:
+    the only schemas for which the fast decode is proven equal to the reference one."""
+    return all(
+        _all_text(fld.dtype) if isinstance(fld.dtype, pl.Struct) else fld.dtype == pl.String
+        for fld in dtype.fields
+    )
 
-    Such a field's key is followed by ``:`` and then ``{`` or ``[``, and is written either
-    literally or with a ``\\u`` escape (no other JSON escape can spell a plain name). The
-    pattern may also match harmless lines, which are then only decoded more slowly.
+
+def _nested_in_text(decoded: pl.DataFrame) -> pl.Series | None:
+    """Rows where some text field (at any depth) starts with ``{`` or ``[``; None if none.
+
+    An object or array the NDJSON reader kept as text starts so; a genuine text that does
+    is only decoded again for nothing. Series by series: struct fields are unnested as
+    columns, which costs nothing, where ~70 ``struct.field`` expressions (or one pattern
+    over the raw lines) cost more than the whole check.
     """
-    names: set[str] = set()
-
-    def walk(struct: pl.Struct) -> bool:
-        for fld in struct.fields:
-            if isinstance(fld.dtype, pl.Struct):
-                if not walk(fld.dtype):
-                    return False
-            elif fld.dtype == pl.String:
-                names.add(fld.name)
-            else:
-                return False
-        return True
-
-    if not walk(dtype):
+    flags: pl.Series | None = None
+    pending = list(decoded.iter_columns())
+    while pending:
+        column = pending.pop()
+        if column.dtype == pl.Struct:
+            pending.extend(column.struct.unnest().iter_columns())
+            continue
+        if column.null_count() == column.len():
+            continue
+        starts = column.str.starts_with("{") | column.str.starts_with("[")
+        flags = starts if flags is None else flags | starts
+    if flags is None or not flags.any():
         return None
-    opening = r"\s*:\s*[\[{]"
-    spelled = "|".join(re.escape(name) for name in sorted(names))
-    return rf'"(?:{spelled})"{opening}|\\u[0-9A-Fa-f]{{4}}[^"]*"{opening}'
+    return flags.fill_null(False)
 
 
 def _decode(frame: pl.DataFrame, dtype: pl.Struct) -> pl.DataFrame:
@@ -267,22 +268,20 @@ def _decode(frame: pl.DataFrame, dtype: pl.Struct) -> pl.DataFrame:
     lines) faster than ``str.json_decode`` on one core, so it goes first. Its result is the
     reference decode's except in one case: where a text field holds an object or array, the
     reader keeps it as JSON text while the reference refuses the line (which ingest then
-    rejects with a reason). Lines that may hold such a field (a pattern every such line
-    matches, see :func:`_nested_hint`) are decoded again the reference way. Lines reach
+    rejects with a reason). Rows where a text field starts like an object or array (see
+    :func:`_nested_in_text`) are therefore decoded again the reference way. Lines reach
     here stripped, non-blank and starting with ``{`` (see :func:`decode_objects`), so each
     is one row; the row count is checked anyway and anything else takes the reference path.
     """
-    hint = _nested_hint(dtype)
-    if frame.height < _FAST_MIN_ROWS or hint is None:
+    if frame.height < _FAST_MIN_ROWS or not _all_text(dtype):
         return _decode_exact(frame, dtype)
-    lines = frame.get_column(LINE)
-    text = lines.str.join("\n").cast(pl.Binary).item()
+    text = frame.get_column(LINE).str.join("\n").cast(pl.Binary).item()
     fast = pl.read_ndjson(text, schema={fld.name: fld.dtype for fld in dtype.fields})
     if fast.height != frame.height:
         return _decode_exact(frame, dtype)
     decoded = frame.with_columns(fast.to_struct(DOC))
-    flags = lines.str.contains(hint)
-    if not flags.any():
+    flags = _nested_in_text(fast)
+    if flags is None:
         return decoded
     order = "_fast_order"
     decoded = decoded.with_row_index(order)
