@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from unittest.mock import patch
 
 import polars as pl
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from audit.sources.jsonlines import decode_objects, iter_lines
+from audit.sources import jsonlines
+from audit.sources.jsonlines import (
+    LineBlock,
+    block_lines,
+    decode_objects,
+    iter_lines,
+    text_lines,
+)
 
 SCHEMA = pl.Struct({"a": pl.String, "u": pl.Struct({"x": pl.String})})
 
@@ -209,3 +217,61 @@ def test_an_object_under_an_escaped_key_is_refused_as_the_reference_refuses_it()
         "field 'u.x' is a list, expected a single value",
     ]
     assert out["_error"].to_list()[:20] == [None] * 20
+
+
+def _python_lines(body: bytes, first_line: int) -> pl.DataFrame:
+    """The reference split: ``bytes.split``, one Python object per line."""
+    parts = body.split(b"\n")
+    if body.endswith(b"\n"):
+        parts.pop()
+    numbers = list(range(first_line, first_line + len(parts)))
+    return pl.DataFrame(
+        {"source_line": numbers, "line": parts},
+        schema={"source_line": pl.Int64, "line": pl.Binary},
+    )
+
+
+line_bytes = st.lists(
+    st.sampled_from(
+        [
+            b"{",
+            b"}",
+            b'"usage"',
+            b'"a":1',
+            b" ",
+            b"\t",
+            b"\r",
+            b"\x00",
+            b"\xff",
+            b"\xef\xbb\xbf",
+            b"\xc3\xa9",
+            b'"',
+            b",",
+            b"#",
+            b"x" * 40,
+        ]
+    ),
+    max_size=8,
+).map(b"".join)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(line_bytes, min_size=1, max_size=30), st.booleans(), st.integers(1, 10**6))
+def test_native_line_split_equals_splitting_the_bytes(
+    lines: list[bytes], final_newline: bool, first_line: int
+) -> None:
+    """Whatever the bytes (NUL, invalid UTF-8, CR, BOM, quotes), the native split gives the
+    same numbered lines as ``bytes.split``, after and before the usage prefilter."""
+    body = b"\n".join(lines) + (b"\n" if final_newline else b"")
+    if not body:
+        return
+    block = LineBlock(first_line, body, body.count(b"\n") + (0 if final_newline else 1))
+    reference = _python_lines(body, first_line)
+    with patch.object(jsonlines, "_NATIVE_SPLIT_BYTES", 0):  # native even for small bodies
+        assert text_lines(block_lines(block)).equals(text_lines(reference))
+        needles = (b'"usage"', b"{")
+        kept = block_lines(block, *needles)["source_line"].to_list()
+    expected = reference.filter(
+        pl.col("line").bin.contains(needles[0]) & pl.col("line").bin.contains(needles[1])
+    )["source_line"].to_list()
+    assert kept == expected

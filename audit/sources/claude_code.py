@@ -60,7 +60,7 @@ from audit.sources.base import ReadOptions, Sample, SourceAdapter
 from audit.sources.jsonlines import (
     DOC,
     LINE,
-    binary_lines,
+    block_lines,
     broken_stream,
     decode_objects,
     iter_line_blocks,
@@ -201,12 +201,12 @@ class ClaudeCodeTranscript(SourceAdapter):
         """The file's candidate usage lines as bytes: decoding is done once per batch."""
         parts: list[pl.DataFrame] = []
         for block in iter_line_blocks(path, options.chunk_bytes, data):
-            if block.parts:
-                found = binary_lines(block.parts, block.first_line, *_USAGE_NEEDLES)
+            if block.count:
+                found = block_lines(block, *_USAGE_NEEDLES)
                 if found.height:
                     parts.append(found)
             if block.error:
-                broken = broken_stream(block.first_line + len(block.parts), block.error)
+                broken = broken_stream(block.first_line + block.count, block.error)
                 parts.append(broken.with_columns(pl.col(LINE).cast(pl.Binary)))
         if parts:
             yield pl.concat(parts, how="diagonal")
