@@ -373,13 +373,38 @@ class _Run:
             fault_point("between-files")
 
     def flush_batch(self) -> None:
-        """Hand the gathered batch to the worker (after writing the one it is mapping)."""
+        """Hand the gathered batch to the worker (after writing the one it is mapping).
+
+        Who prepares the batch (:meth:`SourceAdapter.prepare`, e.g. decoding its JSON)
+        depends on who is free: if the worker is still mapping the previous batch, this
+        thread prepares the new one meanwhile; if the worker is idle, it gets the whole
+        batch at once and this thread goes back to reading files. Either way both cores
+        stay busy, whichever side of the work dominates for the format at hand.
+        """
         batch, self.batch, self.batch_rows, self.batch_bytes = self.batch, [], 0, 0
         if not batch:
             return
-        self._complete()
-        future = self.pool.submit(_map_batch, batch[0].adapter, batch, self.options, self.book)
+        adapter = batch[0].adapter
+        future: Future[_Mapped]
+        if not self._worker_busy():
+            self._complete()
+            future = self.pool.submit(_map_batch, adapter, batch, self.options, self.book)
+            self.in_flight = (batch, future)
+            return
+        try:
+            raw = _batch_frame(batch)
+            prepared = adapter.prepare(raw, self.options) if raw.width else raw
+        except (PolarsError, AuditError) as exc:
+            self._complete()
+            future = Future()
+            future.set_exception(exc)  # handled as a failed mapping: files retried alone
+        else:
+            self._complete()
+            future = self.pool.submit(_map_prepared, adapter, prepared, self.options, self.book)
         self.in_flight = (batch, future)
+
+    def _worker_busy(self) -> bool:
+        return self.in_flight is not None and not self.in_flight[1].done()
 
     def drain(self) -> None:
         """Write everything gathered so far: before a streamed file, and at the end."""
@@ -442,22 +467,34 @@ class _Run:
         self.writer.commit()
 
 
-def _map_batch(
-    adapter: SourceAdapter, batch: list[_Pending], options: ReadOptions, book: PriceBook
-) -> _Mapped:
-    """:func:`_finished` over many files' extracted rows (``source_file`` tells them apart).
-
-    Runs on the worker thread: it only reads its arguments and touches no shared state.
-    """
+def _batch_frame(batch: list[_Pending]) -> pl.DataFrame:
+    """The extracted rows of a batch's files in one frame (``source_file`` tells them apart)."""
     frames = [
         raw.with_columns(pl.lit(item.result.path).alias("source_file"))
         for item in batch
         for raw in item.raws
     ]
-    if not frames:
+    return pl.concat(frames, how="diagonal_relaxed") if frames else pl.DataFrame()
+
+
+def _map_prepared(
+    adapter: SourceAdapter, prepared: pl.DataFrame, options: ReadOptions, book: PriceBook
+) -> _Mapped:
+    """:func:`_finished` over a prepared batch. Runs on the worker thread: it only reads
+    its arguments and touches no shared state."""
+    if not prepared.width:
         return pl.DataFrame(), pl.DataFrame()
-    raw = pl.concat(frames, how="diagonal_relaxed")
-    return _finished(adapter.transform(raw, options), adapter, None, book)
+    return _finished(adapter.transform(prepared, options), adapter, None, book)
+
+
+def _map_batch(
+    adapter: SourceAdapter, batch: list[_Pending], options: ReadOptions, book: PriceBook
+) -> _Mapped:
+    """A batch prepared and mapped in one go (a file retried alone after its batch failed)."""
+    raw = _batch_frame(batch)
+    if not raw.width:
+        return pl.DataFrame(), pl.DataFrame()
+    return _map_prepared(adapter, adapter.prepare(raw, options), options, book)
 
 
 def _per_file(

@@ -80,11 +80,19 @@ def outcome(summary: IngestSummary) -> list[tuple]:
     ]
 
 
+@pytest.fixture(params=["worker idle", "worker busy"])
+def preparer(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Force who prepares each batch: the worker (idle) or the reading thread (busy)."""
+    busy = request.param == "worker busy"
+    monkeypatch.setattr(ingest_module._Run, "_worker_busy", lambda self: busy)
+    return str(request.param)
+
+
 @pytest.mark.parametrize(
     "setting", [("BATCH_FILES", 1), ("BATCH_FILE_BYTES", 0), ("BATCH_ROWS", 2)]
 )
 def test_batched_ingest_equals_one_file_at_a_time(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, setting: tuple[str, int]
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, setting: tuple[str, int], preparer: str
 ) -> None:
     projects = build_tree(tmp_path)
     batched_store = Store(tmp_path / "batched")
@@ -105,18 +113,20 @@ def test_batched_ingest_equals_one_file_at_a_time(
     assert [row["output_tokens"] for row in m1] == [9]  # the streamed line with the final usage
 
 
+@pytest.mark.parametrize("stage", ["prepare", "transform"])
 def test_a_file_that_breaks_the_shared_query_fails_alone(
-    tmp_path: Path, store: Store, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, store: Store, monkeypatch: pytest.MonkeyPatch, stage: str, preparer: str
 ) -> None:
+    """Whichever stage fails, on whichever thread, only the file that broke it fails."""
     projects = build_tree(tmp_path)
-    real = ClaudeCodeTranscript.transform
+    real = getattr(ClaudeCodeTranscript, stage)
 
-    def poisoned(self: ClaudeCodeTranscript, frame: pl.DataFrame, options: object) -> pl.LazyFrame:
+    def poisoned(self: ClaudeCodeTranscript, frame: pl.DataFrame, options: object) -> object:
         if frame.get_column("source_file").str.contains("b-session").any():
             raise ComputeError("simulated failure on b-session")
-        return real(self, frame, options)  # type: ignore[arg-type]
+        return real(self, frame, options)
 
-    monkeypatch.setattr(ClaudeCodeTranscript, "transform", poisoned)
+    monkeypatch.setattr(ClaudeCodeTranscript, stage, poisoned)
     summary = ingest([projects], store)
     status = {Path(f.path).name: (f.status, f.message) for f in summary.files}
     assert status["b-session.jsonl"] == ("unreadable", "simulated failure on b-session")
@@ -126,7 +136,7 @@ def test_a_file_that_breaks_the_shared_query_fails_alone(
     # without b-session in the store, c-session's m2 is new
     assert {Path(f.path).name: f.rows_loaded for f in summary.files}["c-session.jsonl"] == 2
 
-    monkeypatch.setattr(ClaudeCodeTranscript, "transform", real)
+    monkeypatch.setattr(ClaudeCodeTranscript, stage, real)
     again = ingest([projects], store)
     status = {Path(f.path).name: f.status for f in again.files}
     assert status["b-session.jsonl"] == "loaded"

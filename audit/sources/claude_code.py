@@ -211,8 +211,11 @@ class ClaudeCodeTranscript(SourceAdapter):
         if parts:
             yield pl.concat(parts, how="diagonal")
 
+    def prepare(self, frame: pl.DataFrame, options: ReadOptions) -> pl.DataFrame:
+        return _extract(decode_objects(text_lines(frame), LINE_SCHEMA))
+
     def transform(self, frame: pl.DataFrame, options: ReadOptions) -> pl.LazyFrame:
-        return _map(_extract(decode_objects(text_lines(frame), LINE_SCHEMA)))
+        return _map(frame)
 
 
 def _extract(decoded: pl.DataFrame) -> pl.DataFrame:

@@ -115,9 +115,8 @@ def block_lines(block: LineBlock, *needles: bytes) -> pl.DataFrame:
         keep = raw.bin.contains(needles[0])
         for needle in needles[1:]:
             keep &= raw.bin.contains(needle)
-        keep = keep.fill_null(False)
         raw, numbers = raw.filter(keep), numbers.filter(keep)
-    return pl.DataFrame([numbers.alias("source_line"), raw.alias(LINE)])
+    return pl.DataFrame([numbers.alias("source_line"), raw])
 
 
 @dataclass
