@@ -182,12 +182,17 @@ def _read_file(
 
     Reading a chunk (bytes, lines, JSON decoding) and mapping the previous one both
     release the GIL in Polars, so a big file keeps two cores busy instead of one. At
-    most two chunks are held at once.
+    most two chunks are held at once. For a batchable adapter the worker also runs the
+    chunk's :meth:`~SourceAdapter.prepare` and :meth:`~SourceAdapter.transform` stages,
+    which are eager: run here, they would leave the worker idle.
     """
     pending: Future[_Mapped] | None = None
+    chunks: Iterator[pl.DataFrame | pl.LazyFrame] = (
+        adapter.extract(path, options) if adapter.batchable else adapter.read(path, options)
+    )
     try:
-        for chunk in adapter.read(path, options):
-            future = pool.submit(_finished, chunk, adapter, str(path), book)
+        for chunk in chunks:
+            future = pool.submit(_map_chunk, chunk, adapter, path, options, book)
             if pending is not None:
                 yield pending.result()
             pending = future
@@ -197,6 +202,23 @@ def _read_file(
     finally:
         if pending is not None and not pending.cancel():
             pending.exception()  # the read failed or the caller stopped: let it finish
+
+
+def _map_chunk(
+    chunk: pl.DataFrame | pl.LazyFrame,
+    adapter: SourceAdapter,
+    path: Path,
+    options: ReadOptions,
+    book: PriceBook,
+) -> _Mapped:
+    """One chunk of a streamed file, on the worker: mapped rows (a batchable adapter's
+    extracted rows go through its remaining stages first), validated."""
+    if isinstance(chunk, pl.DataFrame):
+        raw = chunk.with_columns(pl.lit(str(path)).alias("source_file"))
+        mapped = adapter.transform(adapter.prepare(raw, options), options).drop("source_file")
+    else:
+        mapped = chunk
+    return _finished(mapped, adapter, str(path), book)
 
 
 class IngestObserver:
