@@ -7,7 +7,7 @@ from pathlib import Path
 from unittest.mock import patch
 
 import polars as pl
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from audit.sources import jsonlines
@@ -257,6 +257,8 @@ line_bytes = st.lists(
 
 @settings(max_examples=200, deadline=None)
 @given(st.lists(line_bytes, min_size=1, max_size=30), st.booleans(), st.integers(1, 10**6))
+@example(lines=[b"", b"\x00"], final_newline=False, first_line=1)  # a lone NUL was lost
+@example(lines=[b'{"a":1}\x00'], final_newline=True, first_line=1)
 def test_native_line_split_equals_splitting_the_bytes(
     lines: list[bytes], final_newline: bool, first_line: int
 ) -> None:

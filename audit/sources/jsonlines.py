@@ -13,7 +13,6 @@ import io
 import json
 import os
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -78,13 +77,13 @@ def _split(body: bytes, count: int) -> pl.Series | None:
     found by fast native code instead of ``bytes.split`` plus a Python object per line (a
     Claude Code tree has millions of lines; this is about 5x faster). A blank line is an
     empty (null) cell, never skipped, so line numbers hold; ``\r`` before a newline is
-    dropped, as stripping would anyway. Invalid UTF-8 or a NUL byte (which JSON text
-    cannot hold) makes the reader fail, and any count but the expected one is refused:
-    the caller then splits the bytes itself, which also says which line is bad. So is a
-    body starting with a byte-order mark, which the reader would drop from a line.
+    dropped, as stripping would anyway. Invalid UTF-8 makes the reader fail, and any count
+    but the expected one is refused: the caller then splits the bytes itself, which also
+    says which line is bad. So is a body with a NUL byte (which JSON text cannot hold, and
+    which the reader may take for the separator) or starting with a byte-order mark.
     """
-    if body.startswith(b"\xef\xbb\xbf"):
-        return None
+    if body.startswith(b"\xef\xbb\xbf") or b"\x00" in body:
+        return None  # the reader would drop the mark; a NUL could end a cell silently
     try:
         lines = pl.read_csv(
             body, has_header=False, separator="\x00", quote_char=None, schema={LINE: pl.String}
@@ -100,17 +99,15 @@ def block_lines(block: LineBlock, *needles: bytes) -> pl.DataFrame:
     A literal byte test is the cheap prefilter that spares decoding (and UTF-8 checking)
     the lines of a log that cannot matter, such as a transcript's huge tool outputs.
     """
-    numbers = pl.int_range(
-        block.first_line, block.first_line + block.count, eager=True, dtype=pl.Int64
-    )
-    native = block.count and len(block.body) >= _NATIVE_SPLIT_BYTES
+    native = len(block.body) >= _NATIVE_SPLIT_BYTES
     split = _split(block.body, block.count) if native else None
     if split is not None:
         raw = split.cast(pl.Binary)
     else:
-        parts = block.body.split(b"\n")
-        del parts[block.count :]
-        raw = pl.Series(LINE, parts, dtype=pl.Binary)
+        raw = pl.Series(LINE, block.split(), dtype=pl.Binary)
+    numbers = pl.int_range(
+        block.first_line, block.first_line + block.count, eager=True, dtype=pl.Int64
+    )
     if needles:
         keep = raw.bin.contains(needles[0])
         for needle in needles[1:]:
@@ -119,18 +116,36 @@ def block_lines(block: LineBlock, *needles: bytes) -> pl.DataFrame:
     return pl.DataFrame([numbers.alias("source_line"), raw])
 
 
-@dataclass
 class LineBlock:
     """Consecutive whole lines of a file; ``error`` is set when the stream broke after them.
 
-    ``body`` holds ``count`` lines, each ending with a newline except a file's last line
-    when it has none (a log still being written).
+    ``body`` holds the lines, each ending with a newline except a file's last line when it
+    has none (a log still being written). Their ``count`` is worked out only when asked
+    for (counting a Claude Code tree's newlines alone costs ~1 s), and is known for free
+    once the body has been split.
     """
 
-    first_line: int
-    body: bytes
-    count: int
-    error: str | None = None
+    __slots__ = ("_count", "body", "error", "first_line")
+
+    def __init__(
+        self, first_line: int, body: bytes, count: int | None = None, error: str | None = None
+    ) -> None:
+        self.first_line, self.body, self.error, self._count = first_line, body, error, count
+
+    @property
+    def count(self) -> int:
+        if self._count is None:
+            unterminated = bool(self.body) and not self.body.endswith(b"\n")
+            self._count = self.body.count(b"\n") + unterminated
+        return self._count
+
+    def split(self) -> list[bytes]:
+        """The lines, one bytes object each (and their count, noted for free)."""
+        parts = self.body.split(b"\n")
+        if self.body.endswith(b"\n") or not self.body:
+            parts.pop()
+        self._count = len(parts)
+        return parts
 
 
 def iter_line_blocks(
@@ -172,6 +187,7 @@ def _line_blocks(chunks: Iterable[bytes], handle: BinaryIO | None) -> Iterator[L
     carry = b""
     next_line = 1
     first = True
+    previous: LineBlock | None = None
     for block in chunks:
         if first:
             block = block.removeprefix(b"\xef\xbb\xbf")
@@ -181,14 +197,16 @@ def _line_blocks(chunks: Iterable[bytes], handle: BinaryIO | None) -> Iterator[L
         if cut < 0:
             carry = data
             continue
-        body = data if cut == len(data) - 1 else data[: cut + 1]
+        if previous is not None:  # numbered only now: a one-block file never counts
+            next_line += previous.count
+        previous = LineBlock(next_line, data if cut == len(data) - 1 else data[: cut + 1])
         carry = data[cut + 1 :]
-        count = body.count(b"\n")
-        yield LineBlock(next_line, body, count)
-        next_line += count
+        yield previous
     tail = carry if carry.strip() else b""
     broken = getattr(handle, "error", None)
     if tail or broken:
+        if previous is not None:
+            next_line += previous.count
         yield LineBlock(next_line, tail, 1 if tail else 0, broken)
 
 
