@@ -277,3 +277,20 @@ def test_native_line_split_equals_splitting_the_bytes(
         pl.col("line").bin.contains(needles[0]) & pl.col("line").bin.contains(needles[1])
     )["source_line"].to_list()
     assert kept == expected
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(
+        object_lines | st.sampled_from(["", "  ", "\r", "\u00a0", "[1]", "{", '{"a":"x"}\r{}']),
+        min_size=1,
+        max_size=40,
+    )
+)
+def test_decoding_from_the_source_bytes_equals_decoding_the_lines(texts: list[str]) -> None:
+    """Handing decode_objects the bytes the lines came from (blank lines and all) changes
+    nothing: those bytes are used only when they must give exactly the same rows."""
+    body = "\n".join(texts).encode()
+    block = LineBlock(1, body, len(texts))
+    lines = text_lines(block_lines(block))
+    assert decode_objects(lines, SCHEMA, text=body).equals(decode_objects(lines, SCHEMA))
