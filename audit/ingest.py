@@ -23,7 +23,7 @@ import polars as pl
 from polars.exceptions import PolarsError
 
 from audit.errors import AuditError, ExitCode, SourceError, UsageError
-from audit.normalize import finish, split
+from audit.normalize import finished_rows
 from audit.pricing import PriceBook, load_price_book, resolve_models
 from audit.sources import ReadOptions, Sample, SourceAdapter, detect
 from audit.sources.base import GZIP_MAGIC
@@ -163,11 +163,9 @@ def _finished(
     mapped: pl.LazyFrame, adapter: SourceAdapter, source_file: str | None, book: PriceBook
 ) -> _Mapped:
     """Good rows (models resolved) and rejects of an adapter's mapped rows, in one query."""
-    finished = finish(
+    rows, rejects = finished_rows(
         mapped, source=adapter.name, source_file=source_file, granularity=adapter.granularity
     )
-    good, bad = split(finished)
-    rows, rejects = pl.collect_all([good, bad])
     return resolve_models(rows, book), rejects
 
 

@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 from typer.testing import CliRunner
 
-from audit.normalize import finish, split
+from audit.normalize import finished_rows
 from audit.pricing import PriceBook, load_price_book
 from audit.sources import SOURCES, ReadOptions
 from audit.store import Store
@@ -60,10 +60,9 @@ def load(
     adapter = SOURCES.get(adapter_name)
     rows, rejects = [], []
     for chunk in adapter.read(path, options or ReadOptions()):
-        finished = finish(
+        good, bad = finished_rows(
             chunk, source=adapter.name, source_file=str(path), granularity=adapter.granularity
         )
-        good, bad = pl.collect_all(list(split(finished)))
         rows.append(good)
         rejects.append(bad)
     return pl.concat(rows), pl.concat(rejects)

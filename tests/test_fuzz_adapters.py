@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from audit.errors import SourceError
-from audit.normalize import finish, split
+from audit.normalize import finished_rows
 from audit.schema import CANONICAL
 from audit.sources import SOURCES, ReadOptions, SourceAdapter
 
@@ -48,11 +48,9 @@ def read_forced(adapter: SourceAdapter, path: Path) -> tuple[pl.DataFrame, pl.Da
     """Everything the adapter yields for the file: (loaded rows, rejects), as ingest does."""
     good_parts, bad_parts = [], []
     for chunk in adapter.read(path, ReadOptions(chunk_bytes=4096, chunk_lines=50)):
-        finished = finish(
+        rows, rejects = finished_rows(
             chunk, source=adapter.name, source_file=str(path), granularity=adapter.granularity
         )
-        good, bad = split(finished)
-        rows, rejects = pl.collect_all([good, bad])
         good_parts.append(rows)
         bad_parts.append(rejects)
     good = pl.concat(good_parts) if good_parts else pl.DataFrame(schema=CANONICAL)
