@@ -180,13 +180,14 @@ def test_the_fast_decode_equals_the_reference_decode_line_by_line(texts: list[st
         },
         schema={"source_line": pl.Int64, "line": pl.String, "_error": pl.String},
     )
-    out = decode_objects(lines, SCHEMA)
-    assert out["source_line"].to_list() == list(range(1, len(texts) + 1))
-    got = [
-        "refused" if error is not None else doc
-        for doc, error in zip(out["doc"].to_list(), out["_error"].to_list(), strict=True)
-    ]
-    assert got == _reference(lines)
+    for fast in (True, False):
+        out = decode_objects(lines, SCHEMA, fast=fast)
+        assert out["source_line"].to_list() == list(range(1, len(texts) + 1))
+        got = [
+            "refused" if error is not None else doc
+            for doc, error in zip(out["doc"].to_list(), out["_error"].to_list(), strict=True)
+        ]
+        assert got == _reference(lines)
 
 
 def test_text_that_merely_starts_like_json_is_kept_as_text() -> None:

@@ -201,7 +201,7 @@ class ClaudeCodeTranscript(SourceAdapter):
         """The file's candidate usage lines as bytes: decoding is done once per batch."""
         parts: list[pl.DataFrame] = []
         for block in iter_line_blocks(path, options.chunk_bytes, data):
-            if block.count:
+            if block.body:  # has lines (their count is not needed yet)
                 found = block_lines(block, *_USAGE_NEEDLES)
                 if found.height:
                     parts.append(found)
@@ -212,7 +212,7 @@ class ClaudeCodeTranscript(SourceAdapter):
             yield pl.concat(parts, how="diagonal")
 
     def prepare(self, frame: pl.DataFrame, options: ReadOptions) -> pl.DataFrame:
-        return _extract(decode_objects(text_lines(frame), LINE_SCHEMA))
+        return _extract(decode_objects(text_lines(frame), LINE_SCHEMA, fast=False))
 
     def transform(self, frame: pl.DataFrame, options: ReadOptions) -> pl.LazyFrame:
         return _map(frame)

@@ -203,7 +203,7 @@ class GenericJsonl(SourceAdapter):
         """Decoded lines and their raw values; the extra keys are the file's own (first lines)."""
         extra_keys: list[str] | None = None
         for block in iter_line_blocks(path, options.chunk_bytes, data):
-            if block.count:
+            if block.body:  # has lines (their count is not needed yet)
                 lines = text_lines(block_lines(block))
                 if extra_keys is None:
                     extra_keys = _discover_extra_keys(lines)
