@@ -245,12 +245,24 @@ def test_integers_are_held_in_the_fewest_bytes_that_hold_them() -> None:
         }
     )
     names = frame.columns
-    assert _narrowest(frame, names) == {
+    narrow = _narrowest(frame, names)
+    assert narrow == {
         "small": pl.Int8,
         "negative": pl.Int16,
         "nulls": pl.Int8,
         "codes": pl.UInt16,
     }
+    edges = pl.DataFrame(
+        {
+            "signed": [-128, 127, None],
+            "unsigned": pl.Series([0, 255, 7], dtype=pl.UInt32),
+            "wider": [-32769, 0, 32768],
+        }
+    )
+    for name, dtype in _narrowest(edges, edges.columns).items():
+        # Held with a wrapping cast (no checks): exact because the values fit.
+        column = edges.get_column(name)
+        assert column.cast(dtype, wrap_numerical=True).cast(column.dtype).equals(column)
 
 
 def test_a_categorical_reads_back_as_its_dictionary() -> None:
