@@ -74,13 +74,15 @@ class Regeneration(Detector):
         }
 
     def detect(self, rows: pl.LazyFrame, rule: Rule, ctx: DetectContext) -> pl.LazyFrame:
-        """Repeats are looked for among the requests whose (caller, prompt) occurs more than
-        once (:func:`~audit.detectors._groups.in_shared_groups`: a few percent of a month),
-        each compared with the attempt before it; marked outcomes are added."""
+        """Repeats are looked for among the requests whose prompt was sent more than once
+        (:func:`~audit.detectors._groups.in_shared_groups`: a few percent of a month; the
+        caller is not needed to tell, a repeat of a (caller, prompt) repeats the prompt),
+        each compared with the attempt before it from its caller; marked outcomes are
+        added."""
         window = pl.duration(minutes=rule.params["window_minutes"])
         prompt = _prompt_key(rule)
         keyed = rows.filter(prompt.is_not_null())
-        shared = in_shared_groups(keyed, [caller(), prompt]).select(
+        shared = in_shared_groups(keyed, [prompt]).select(
             POSITION, "ts", caller().alias("subject"), prompt.alias("_prompt_key")
         )
 
