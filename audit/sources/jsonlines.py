@@ -286,13 +286,6 @@ def _decode_exact(frame: pl.DataFrame, dtype: pl.Struct) -> pl.DataFrame:
     return frame.with_columns(pl.col(LINE).str.json_decode(dtype).alias(DOC))
 
 
-def _decode_exact_with(
-    frame: pl.DataFrame, dtype: pl.Struct, text: bytes | None = None
-) -> pl.DataFrame:
-    """:func:`_decode_exact` with :func:`_decode`'s signature (``text`` is not needed)."""
-    return _decode_exact(frame, dtype)
-
-
 def _all_text(dtype: pl.Struct) -> bool:
     """Whether every field of ``dtype``, at any depth, is text or an object of such fields:
     the only schemas for which the fast decode is proven equal to the reference one."""
@@ -335,14 +328,15 @@ def _decode(frame: pl.DataFrame, dtype: pl.Struct, text: bytes | None = None) ->
 
     ``text``: the same lines as bytes, blank lines allowed (see :func:`decode_objects`).
 
-    Polars' NDJSON reader parses a chunk 1.5x (long transcript lines) to 4x (flat gateway
-    lines) faster than ``str.json_decode`` on one core, so it goes first. Its result is the
-    reference decode's except in one case: where a text field holds an object or array, the
-    reader keeps it as JSON text while the reference refuses the line (which ingest then
-    rejects with a reason). Rows where a text field starts like an object or array (see
-    :func:`_nested_in_text`) are therefore decoded again the reference way. Lines reach
-    here stripped, non-blank and starting with ``{`` (see :func:`decode_objects`), so each
-    is one row; the row count is checked anyway and anything else takes the reference path.
+    Polars' NDJSON reader parses flat gateway lines about 4x faster than ``str.json_decode``
+    on one core (long transcript lines gain little: see ``fast`` in :func:`decode_objects`),
+    so it goes first. Its result is the reference decode's except in one case: where a
+    text field holds an object or array, the reader keeps it as JSON text while the
+    reference refuses the line (which ingest then rejects with a reason). Rows where a text
+    field starts like an object or array (see :func:`_nested_in_text`) are therefore
+    decoded again the reference way. Lines reach here stripped, non-blank and starting
+    with ``{`` (see :func:`decode_objects`), so each is one row; the row count is checked
+    anyway and anything else takes the reference path.
     """
     if frame.height < _FAST_MIN_ROWS or not _all_text(dtype):
         return _decode_exact(frame, dtype)
@@ -418,8 +412,8 @@ def decode_objects(
         if not good.height:
             return lines.drop(_ORDER).with_columns(pl.lit(None, dtype=dtype).alias(DOC))
         try:
-            decode = _decode if fast else _decode_exact_with
-            return decode(good, dtype, text).drop(_ORDER)
+            whole = _decode(good, dtype, text) if fast else _decode_exact(good, dtype)
+            return whole.drop(_ORDER)
         except PolarsError:
             pass  # some line does not fit: bisect below
     bad = lines.filter(pl.col(ERROR_COLUMN).is_not_null()).with_columns(
