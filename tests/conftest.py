@@ -4,15 +4,21 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pytest
 from typer.testing import CliRunner
 
+from audit.detectors import DETECTORS
+from audit.detectors.base import Rule
+from audit.detectors.spec import parse_rule
 from audit.normalize import finished_rows
-from audit.pricing import PriceBook, load_price_book
+from audit.pricing import PriceBook, apply_prices, load_price_book
+from audit.schema import CANONICAL, conform
 from audit.sources import SOURCES, ReadOptions
 from audit.store import Store
+from audit.yamlio import load_yaml
 
 FIXTURES = Path(__file__).parent / "fixtures"
 REPO = Path(__file__).resolve().parents[1]
@@ -66,6 +72,24 @@ def load(
         rows.append(good)
         rejects.append(bad)
     return pl.concat(rows), pl.concat(rejects)
+
+
+def priced(book: PriceBook, rows: list[dict[str, Any]]) -> pl.LazyFrame:
+    """Request rows as the report hands them to detectors: canonical, priced, ``cost_usd``."""
+    frame = pl.DataFrame(rows, infer_schema_length=None)
+    lazy = conform(frame.lazy().with_columns(pl.col("ts").cast(CANONICAL["ts"])))
+    out = apply_prices(lazy, book, book.model_map(frame["model_raw"].to_list()))
+    return out.with_columns(
+        pl.coalesce("reported_cost_usd", "calculated_cost_usd").alias("cost_usd")
+    )
+
+
+def bundled(rule_id: str, **params: Any) -> Rule:
+    """A bundled rule, optionally with some params overridden (as a team's own copy would)."""
+    path = REPO / "rules" / f"{rule_id}.yaml"
+    doc = load_yaml(path)
+    doc["params"] = {**(doc.get("params") or {}), **params}
+    return parse_rule(doc, path, DETECTORS)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

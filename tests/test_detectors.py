@@ -13,12 +13,10 @@ import pytest
 from audit.detectors import DETECTORS
 from audit.detectors.base import DetectContext, Rule
 from audit.detectors.run import findings_from, plan, rank, savings_total
-from audit.detectors.spec import load_rules, parse_rule
-from audit.pricing import PriceBook, apply_prices
-from audit.schema import CANONICAL, conform
-from audit.yamlio import load_yaml
+from audit.detectors.spec import load_rules
+from audit.pricing import PriceBook
 
-from conftest import REPO, write
+from conftest import REPO, bundled, priced, write
 
 T0 = datetime(2026, 6, 10, 9, 0, tzinfo=UTC)
 _ids = iter(range(1, 10**9))
@@ -38,23 +36,6 @@ def req(**fields: Any) -> dict[str, Any]:
     }
     row.update(fields)
     return row
-
-
-def priced(book: PriceBook, rows: list[dict[str, Any]]) -> pl.LazyFrame:
-    frame = pl.DataFrame(rows, infer_schema_length=None)
-    lazy = conform(frame.lazy().with_columns(pl.col("ts").cast(CANONICAL["ts"])))
-    out = apply_prices(lazy, book, book.model_map(frame["model_raw"].to_list()))
-    return out.with_columns(
-        pl.coalesce("reported_cost_usd", "calculated_cost_usd").alias("cost_usd")
-    )
-
-
-def bundled(rule_id: str, **params: Any) -> Rule:
-    """A bundled rule, optionally with some params overridden (as a team's own copy would)."""
-    path = REPO / "rules" / f"{rule_id}.yaml"
-    doc = load_yaml(path)
-    doc["params"] = {**(doc.get("params") or {}), **params}
-    return parse_rule(doc, path, DETECTORS)
 
 
 def run(

@@ -22,7 +22,6 @@ from polars.testing import assert_frame_equal
 
 import audit.detectors._groups as groups_module
 import audit.detectors.retry_storm as retry_storm_module
-from audit.detectors import DETECTORS
 from audit.detectors._groups import PROMPT_TOKENS, group_label, robust_limit
 from audit.detectors.base import (
     POSITION,
@@ -34,14 +33,11 @@ from audit.detectors.base import (
 )
 from audit.detectors.regeneration import _prompt_key
 from audit.detectors.run import Flagged, plan
-from audit.detectors.spec import parse_rule
 from audit.detectors.where import glob_to_regex, row_field
 from audit.money import MONEY
-from audit.pricing import PriceBook, apply_prices
-from audit.schema import CANONICAL, conform
-from audit.yamlio import load_yaml
+from audit.pricing import PriceBook
 
-from conftest import REPO
+from conftest import bundled, priced
 
 T0 = datetime(2026, 6, 10, 9, 0, tzinfo=UTC)
 MODELS = ["claude-sonnet-4-6", "gpt-4o-mini", "claude-opus-4-8", "mystery-model"]
@@ -93,23 +89,6 @@ def requests(seed: int, n: int = 600, *, repeats: float = 0.8) -> list[dict[str,
             }
         )
     return rows
-
-
-def priced(book: PriceBook, rows: list[dict[str, Any]]) -> pl.LazyFrame:
-    frame = pl.DataFrame(rows, infer_schema_length=None)
-    lazy = conform(frame.lazy().with_columns(pl.col("ts").cast(CANONICAL["ts"])))
-    out = apply_prices(lazy, book, book.model_map(frame["model_raw"].to_list()))
-    return out.with_columns(
-        pl.coalesce("reported_cost_usd", "calculated_cost_usd").alias("cost_usd")
-    )
-
-
-def rule(rule_id: str, **params: Any) -> Rule:
-    """A bundled rule with some params changed (so that the random month trips it)."""
-    path = REPO / "rules" / f"{rule_id}.yaml"
-    doc = load_yaml(path)
-    doc["params"] = {**(doc.get("params") or {}), **params}
-    return parse_rule(doc, path, DETECTORS)
 
 
 def flagged(book: PriceBook, frame: pl.LazyFrame, the_rule: Rule, *, eager: bool) -> pl.DataFrame:
@@ -267,36 +246,48 @@ def ref_stale_key(rows: pl.LazyFrame, the_rule: Rule) -> pl.LazyFrame:
     return flagged.with_columns(why.alias("_why"), pl.col("cost_usd").alias("savings_usd"))
 
 
+def ref_output_waste(rows: pl.LazyFrame, r: Rule) -> pl.LazyFrame:
+    """The reference outliers for output-waste (whatever its grouping)."""
+    return ref_outliers(
+        rows,
+        r,
+        pl.col("output_tokens").fill_null(0),
+        "_output",
+        "typical_output_tokens",
+        "rate_output",
+    )
+
+
 CASES: dict[str, tuple[Rule, Any, list[str]]] = {
     "regeneration": (
-        rule("regeneration", window_minutes=3),
+        bundled("regeneration", window_minutes=3),
         ref_regeneration,
         ["record_id", "subject", "_prompt_key", "savings_usd"],
     ),
     "regeneration-by-size": (
-        rule("regeneration", window_minutes=5, match_size_without_hash=True),
+        bundled("regeneration", window_minutes=5, match_size_without_hash=True),
         ref_regeneration,
         ["record_id", "subject", "_prompt_key", "savings_usd"],
     ),
     "retry-storm": (
-        rule("retry-storm", max_gap_seconds=40, min_failures=3),
+        bundled("retry-storm", max_gap_seconds=40, min_failures=3),
         ref_retry_storm,
         ["record_id", "subject", "_gap_s", "_chain_len", "savings_usd"],
     ),
     "cache-miss": (
-        rule("cache-miss", window_minutes=2, min_prefix_tokens=0),
+        bundled("cache-miss", window_minutes=2, min_prefix_tokens=0),
         ref_cache_miss,
         ["record_id", "subject", "_prefix", "prefix_tokens", "savings_usd"],
     ),
     "context-bloat": (
-        rule("context-bloat", factor=1.5, mad_k=0.5, min_prompt_tokens=100, min_group=3),
+        bundled("context-bloat", factor=1.5, mad_k=0.5, min_prompt_tokens=100, min_group=3),
         lambda rows, r: ref_outliers(
             rows, r, PROMPT_TOKENS, "prompt_tokens", "typical_prompt_tokens", "rate_input"
         ),
         ["record_id", "subject", "prompt_tokens", "typical_prompt_tokens", "savings_usd"],
     ),
     "context-bloat-by-purpose": (
-        rule(
+        bundled(
             "context-bloat",
             group_by=["purpose", "model"],
             factor=1.5,
@@ -310,31 +301,17 @@ CASES: dict[str, tuple[Rule, Any, list[str]]] = {
         ["record_id", "subject", "prompt_tokens", "typical_prompt_tokens", "savings_usd"],
     ),
     "output-waste": (
-        rule("output-waste", factor=1.5, mad_k=0.5, min_output_tokens=10, min_group=3),
-        lambda rows, r: ref_outliers(
-            rows,
-            r,
-            pl.col("output_tokens").fill_null(0),
-            "_output",
-            "typical_output_tokens",
-            "rate_output",
-        ),
+        bundled("output-waste", factor=1.5, mad_k=0.5, min_output_tokens=10, min_group=3),
+        ref_output_waste,
         ["record_id", "subject", "typical_output_tokens", "savings_usd"],
     ),
     "output-waste-by-latency": (
-        rule("output-waste", group_by=["latency_ms"], factor=1.2, mad_k=0.1, min_group=2),
-        lambda rows, r: ref_outliers(
-            rows,
-            r,
-            pl.col("output_tokens").fill_null(0),
-            "_output",
-            "typical_output_tokens",
-            "rate_output",
-        ),
+        bundled("output-waste", group_by=["latency_ms"], factor=1.2, mad_k=0.1, min_group=2),
+        ref_output_waste,
         ["record_id", "subject", "typical_output_tokens", "savings_usd"],
     ),
     "stale-key": (
-        rule("stale-key", min_active_days=1, max_daily_requests=1e9),
+        bundled("stale-key", min_active_days=1, max_daily_requests=1e9),
         ref_stale_key,
         ["record_id", "subject", "_active_days", "_daily", "_why", "savings_usd"],
     ),
@@ -435,7 +412,7 @@ def test_retry_storm_counts_requests_at_the_same_moment_by_position(book: PriceB
         | {"input_tokens": 10, "output_tokens": 0, "requests": 1}
         for i, s in enumerate(statuses)
     ]
-    the_rule = rule("retry-storm", max_gap_seconds=5, min_failures=3)
+    the_rule = bundled("retry-storm", max_gap_seconds=5, min_failures=3)
     frame = priced(book, rows)
     got = flagged(book, frame, the_rule, eager=True)
     expected = ref_retry_storm(frame, the_rule).collect()
