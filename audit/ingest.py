@@ -211,11 +211,7 @@ def _map_chunk(
 ) -> _Mapped:
     """One chunk of a streamed file, on the worker: mapped rows (a batchable adapter's
     extracted rows go through its remaining stages first), validated."""
-    if isinstance(chunk, pl.DataFrame):
-        raw = chunk.with_columns(pl.lit(str(path)).alias("source_file"))
-        mapped = adapter.transform(adapter.prepare(raw, options), options).drop("source_file")
-    else:
-        mapped = chunk
+    mapped = adapter.staged(chunk, path, options) if isinstance(chunk, pl.DataFrame) else chunk
     return _finished(mapped, adapter, str(path), book)
 
 
@@ -412,8 +408,7 @@ class _Run:
             self.in_flight = (batch, future)
             return
         try:
-            raw = _batch_frame(batch)
-            prepared = adapter.prepare(raw, self.options) if raw.width else raw
+            prepared = _prepared(adapter, batch, self.options)
         except (PolarsError, AuditError) as exc:
             self._complete()
             future = Future()
@@ -511,10 +506,14 @@ def _map_batch(
     adapter: SourceAdapter, batch: list[_Pending], options: ReadOptions, book: PriceBook
 ) -> _Mapped:
     """A batch prepared and mapped in one go (a file retried alone after its batch failed)."""
+    return _map_prepared(adapter, _prepared(adapter, batch, options), options, book)
+
+
+def _prepared(adapter: SourceAdapter, batch: list[_Pending], options: ReadOptions) -> pl.DataFrame:
+    """A batch's extracted rows through the adapter's :meth:`~SourceAdapter.prepare` (a
+    batch of files that gave no rows stays an empty frame)."""
     raw = _batch_frame(batch)
-    if not raw.width:
-        return pl.DataFrame(), pl.DataFrame()
-    return _map_prepared(adapter, adapter.prepare(raw, options), options, book)
+    return adapter.prepare(raw, options) if raw.width else raw
 
 
 def _per_file(

@@ -307,18 +307,21 @@ class SourceAdapter(ABC):
         """Batchable adapters: heavy eager work on a batch before :meth:`transform` (default:
         none), such as decoding the JSON of many small files' lines at once.
 
-        Ingest runs it on the reading thread while the worker maps the previous batch, so
-        the two cores share a batch's work instead of the worker doing it all. Same input
-        and output contract as :meth:`transform`'s input.
+        Ingest runs it on whichever thread is free: the reading thread while the worker
+        maps the previous batch, else the worker, so the two cores share a batch's work.
+        Same input and output contract as :meth:`transform`'s input.
         """
         return frame
 
+    def staged(self, raw: pl.DataFrame, path: Path, options: ReadOptions) -> pl.LazyFrame:
+        """One file's :meth:`extract` output through :meth:`prepare` and :meth:`transform`."""
+        named = raw.with_columns(pl.lit(str(path)).alias("source_file"))
+        return self.transform(self.prepare(named, options), options).drop("source_file")
+
     def read_in_stages(self, path: Path, options: ReadOptions) -> Iterator[pl.LazyFrame]:
         """:meth:`read` for a batchable adapter: its stages applied to one file."""
-        name = pl.lit(str(path)).alias("source_file")
         for raw in self.extract(path, options):
-            prepared = self.prepare(raw.with_columns(name), options)
-            yield self.transform(prepared, options).drop("source_file")
+            yield self.staged(raw, path, options)
 
     @abstractmethod
     def read(self, path: Path, options: ReadOptions) -> Iterator[pl.LazyFrame]:

@@ -33,15 +33,7 @@ from audit.normalize import (
 )
 from audit.sources import source
 from audit.sources.base import ReadOptions, Sample, SourceAdapter
-from audit.sources.jsonlines import (
-    DOC,
-    LINE,
-    block_lines,
-    broken_stream,
-    decode_objects,
-    iter_line_blocks,
-    text_lines,
-)
+from audit.sources.jsonlines import DOC, LINE, decode_objects, iter_lines_with_text
 
 S = pl.String
 
@@ -202,16 +194,10 @@ class GenericJsonl(SourceAdapter):
     ) -> Iterator[pl.DataFrame]:
         """Decoded lines and their raw values; the extra keys are the file's own (first lines)."""
         extra_keys: list[str] | None = None
-        for block in iter_line_blocks(path, options.chunk_bytes, data):
-            if block.body:  # has lines (their count is not needed yet)
-                lines = text_lines(block_lines(block))
-                if extra_keys is None:
-                    extra_keys = _discover_extra_keys(lines)
-                decoded = decode_objects(lines, LINE_SCHEMA, text=block.body)
-                yield _extract(decoded, extra_keys)
-            if block.error:
-                broken = broken_stream(block.first_line + block.count, block.error)
-                yield _extract(decode_objects(broken, LINE_SCHEMA), extra_keys or [])
+        for lines, text in iter_lines_with_text(path, options.chunk_bytes, data):
+            if extra_keys is None:
+                extra_keys = _discover_extra_keys(lines)
+            yield _extract(decode_objects(lines, LINE_SCHEMA, text=text), extra_keys)
 
     def transform(self, frame: pl.DataFrame, options: ReadOptions) -> pl.LazyFrame:
         # A batch holds the union of its files' extra keys; a file without one has nulls.

@@ -226,11 +226,20 @@ def iter_lines(
     A final line cut mid-object fails to decode later and is rejected with that reason.
     ``data``: the content, when already read (see :func:`iter_line_blocks`).
     """
+    for lines, _ in iter_lines_with_text(path, chunk_bytes, data):
+        yield lines
+
+
+def iter_lines_with_text(
+    path: Path, chunk_bytes: int = 64 * 1024 * 1024, data: bytes | None = None
+) -> Iterator[tuple[pl.DataFrame, bytes | None]]:
+    """:func:`iter_lines`, each frame with the bytes its lines were split from (None for
+    the row that records a broken stream), for :func:`decode_objects`' ``text``."""
     for block in iter_line_blocks(path, chunk_bytes, data):
         if block.body:  # has lines (their count is not needed yet)
-            yield _lines_frame(block)
+            yield _lines_frame(block), block.body
         if block.error:
-            yield broken_stream(block.first_line + block.count, block.error)
+            yield broken_stream(block.first_line + block.count, block.error), None
 
 
 def _kind(value: Any) -> str:
