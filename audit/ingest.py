@@ -29,8 +29,11 @@ from audit.sources import ReadOptions, Sample, SourceAdapter, detect
 from audit.sources.base import GZIP_MAGIC
 from audit.store import Store, StoreWriter, fault_point
 
-#: Rows buffered in memory before they are written as parts (bounds peak memory).
-FLUSH_ROWS = 250_000
+#: Rows buffered in memory before they are written as parts (bounds peak memory). A stored
+#: row takes about 500 bytes in memory and the flush briefly holds it twice; at 100k rows
+#: the peak of a 10M-row CSV ingest fell from ~780 to ~640 MiB against 250k, in the same
+#: time, with 86 parts in the month instead of 37 (the report reads them as fast).
+FLUSH_ROWS = 100_000
 #: Files up to this size are batched with other files of the same batchable format.
 BATCH_FILE_BYTES = 16 * 1024 * 1024
 #: A batch is mapped and committed once it holds this many extracted rows, bytes or files;

@@ -258,6 +258,16 @@ def test_chunks_of_a_big_file_mapped_on_the_worker_equal_one_chunk(
     assert stored(chunked_store) == stored(Store(tmp_path / "whole"))
     assert sum(row["input_tokens"] for row in stored(chunked_store)) == sum(range(2000)) - 1000
 
+    # Flushed every few hundred rows: the same rows, written as several parts of the month.
+    monkeypatch.setattr(ingest_module, "FLUSH_ROWS", 300)
+    flushed_store = Store(tmp_path / "flushed")
+    flushed = ingest([log], flushed_store, options=ReadOptions(chunk_bytes=4096))
+    assert outcome(flushed) == outcome(whole)
+    assert stored(flushed_store) == stored(chunked_store)
+    parts = list((tmp_path / "flushed" / "data" / "month=2026-06").glob("*.parquet"))
+    assert len(parts) >= 1999 // 300
+    assert len(list((tmp_path / "chunked" / "data" / "month=2026-06").glob("*.parquet"))) == 1
+
 
 def test_a_chunk_that_fails_on_the_worker_fails_its_file_only(
     tmp_path: Path, store: Store, monkeypatch: pytest.MonkeyPatch
