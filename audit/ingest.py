@@ -13,10 +13,11 @@ import fnmatch
 import hashlib
 import os
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
 import polars as pl
@@ -403,22 +404,24 @@ class _Run:
         batch, self.batch, self.batch_rows, self.batch_bytes = self.batch, [], 0, 0
         if not batch:
             return
-        adapter = batch[0].adapter
-        future: Future[_Mapped]
+        adapter, options, book = batch[0].adapter, self.options, self.book
+        work: Callable[[], _Mapped] | Exception
         if not self._worker_busy():
-            self._complete()
-            future = self.pool.submit(_map_batch, adapter, batch, self.options, self.book)
-            self.in_flight = (batch, future)
-            return
-        try:
-            prepared = _prepared(adapter, batch, self.options)
-        except (PolarsError, AuditError) as exc:
-            self._complete()
+            work = partial(_map_batch, adapter, batch, options, book)
+        else:  # prepared here, before waiting for the worker's previous batch
+            try:
+                work = partial(
+                    _map_prepared, adapter, _prepared(adapter, batch, options), options, book
+                )
+            except (PolarsError, AuditError) as exc:
+                work = exc  # handled as a failed mapping: the files are retried alone
+        self._complete()
+        future: Future[_Mapped]
+        if isinstance(work, Exception):
             future = Future()
-            future.set_exception(exc)  # handled as a failed mapping: files retried alone
+            future.set_exception(work)
         else:
-            self._complete()
-            future = self.pool.submit(_map_prepared, adapter, prepared, self.options, self.book)
+            future = self.pool.submit(work)
         self.in_flight = (batch, future)
 
     def _worker_busy(self) -> bool:
