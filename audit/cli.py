@@ -10,6 +10,7 @@ import functools
 import sys
 import traceback
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -28,6 +29,7 @@ from audit.detectors.spec import check_rules, load_rules
 from audit.errors import AuditError, ExitCode
 from audit.ingest import ingest
 from audit.litellm_import import convert_litellm
+from audit.period import parse_since
 from audit.pricing import load_price_book
 from audit.report import FORMATS
 from audit.report.model import COST_MODES
@@ -162,6 +164,16 @@ def ingest_cmd(
             "--progress/--no-progress", help="Progress bar on stderr (default: on a terminal)."
         ),
     ] = None,
+    modified_since: Annotated[
+        str | None,
+        typer.Option(
+            "--modified-since",
+            metavar="YYYY-MM[-DD]|last",
+            help="Skip, unread, files last modified before this day or month (local midnight "
+            "in the config's timezone; 'last' = start of the previous month). Skipped files "
+            "are listed and not recorded: a later run without it still loads them.",
+        ),
+    ] = None,
 ) -> None:
     """Load export files into the store (safe to re-run).
 
@@ -174,8 +186,14 @@ def ingest_cmd(
         out, quiet=not sys.stdout.isatty() if quiet is None else quiet, progress=progress
     )
     settings = _settings(config)
+    cutoff = None
+    if modified_since is not None:
+        zone = settings.timezone or "UTC"
+        cutoff = parse_since(modified_since, now=datetime.now(UTC), timezone=zone)
     options = ReadOptions(config=settings)
-    summary = ingest(paths, _store(store, settings), options=options, observer=observer)
+    summary = ingest(
+        paths, _store(store, settings), options=options, observer=observer, modified_since=cutoff
+    )
     out.print(summary_line(summary))
     raise typer.Exit(int(summary.exit_code))
 

@@ -249,11 +249,18 @@ def ingest(
     options: ReadOptions | None = None,
     observer: IngestObserver | None = None,
     book: PriceBook | None = None,
+    modified_since: datetime | None = None,
 ) -> IngestSummary:
     """Ingest files and folders into ``store``; see the module docstring for the contract.
 
     ``book`` resolves canonical model names (default: the bundled price tables plus the
     config's ``prices``).
+
+    ``modified_since`` (an aware instant) skips, unread, every file not yet ingested whose
+    last modification is older: a log is appended to as requests happen, so a file last
+    written before a month began holds none of its rows. This is the cheap first run over
+    years of history when only recent months matter. Skipped files are listed with the
+    reason and not recorded, so a later run without the cut-off still loads them.
     """
     options = options or ReadOptions()
     book = book or load_price_book(options.config.prices)
@@ -262,7 +269,7 @@ def ingest(
     summary = IngestSummary(store=str(store.root))
     observer.started(files)
     with store.writer() as writer:
-        run = _Run(writer, options, book, observer, summary)
+        run = _Run(writer, options, book, observer, summary, modified_since)
         try:
             for path, size in files:
                 observer.file_started(path, size)
@@ -307,8 +314,10 @@ class _Run:
         book: PriceBook,
         observer: IngestObserver,
         summary: IngestSummary,
+        modified_since: datetime | None = None,
     ) -> None:
         self.writer = writer
+        self.modified_since = modified_since
         self.options = options
         self.book = book
         self.observer = observer
@@ -324,7 +333,9 @@ class _Run:
 
     def add(self, path: Path, size: int) -> None:
         """Handle one file: at once, or by adding it to the batch."""
-        prepared = _prepare(path, self.writer, self.options, self.formats.get(path.parent))
+        prepared = _prepare(
+            path, self.writer, self.options, self.formats.get(path.parent), self.modified_since
+        )
         if isinstance(prepared, FileResult):
             self._settled(prepared, size)
             return
@@ -567,7 +578,11 @@ def _record(
 
 
 def _prepare(
-    path: Path, writer: StoreWriter, options: ReadOptions, likely: SourceAdapter | None = None
+    path: Path,
+    writer: StoreWriter,
+    options: ReadOptions,
+    likely: SourceAdapter | None = None,
+    modified_since: datetime | None = None,
 ) -> FileResult | tuple[FileResult, os.stat_result, str, SourceAdapter, bytes | None]:
     """Everything decided before reading rows: skipped, unchanged, or which format it is.
 
@@ -582,9 +597,13 @@ def _prepare(
         return FileResult(shown, "skipped", message="tokaudit settings, not an export")
     try:
         stat = path.stat()
+        digest = writer.manifest.find_unchanged(shown, stat.st_size, stat.st_mtime_ns)
+        if digest is None and modified_since is not None:
+            written = datetime.fromtimestamp(stat.st_mtime, UTC)
+            if written < modified_since:  # before any check of its content: never read
+                return FileResult(shown, "skipped", message=_older(written, modified_since))
         if stat.st_size == 0:
             return FileResult(shown, "empty", message="empty file (0 bytes)")
-        digest = writer.manifest.find_unchanged(shown, stat.st_size, stat.st_mtime_ns)
         content: bytes | None = None
         if digest is None and stat.st_size <= BATCH_FILE_BYTES:
             content = file_content(path)
@@ -615,6 +634,13 @@ def _prepare(
         digest,
         detection.adapter,
         content,
+    )
+
+
+def _older(written: datetime, cutoff: datetime) -> str:
+    return (
+        f"last modified {written:%Y-%m-%d %H:%M} UTC, before the cut-off "
+        f"{cutoff.astimezone(UTC):%Y-%m-%d %H:%M} UTC (--modified-since)"
     )
 
 

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from audit.errors import UsageError
 
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
+_DAY = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
 
 
 @dataclass(frozen=True)
@@ -96,3 +97,27 @@ def parse_month(text: str, *, now: datetime, timezone: str = "UTC") -> Month:
     if not 2015 <= year <= 2099:
         raise UsageError(f"invalid month {text!r}: year must be 2015..2099")
     return Month(year, month, timezone)
+
+
+def parse_since(text: str, *, now: datetime, timezone: str = "UTC") -> datetime:
+    """The instant ``ingest --modified-since`` names: the local midnight that starts a day
+    (``YYYY-MM-DD``) or a month (``YYYY-MM``, ``last``, ``this``) in ``timezone``, in UTC.
+
+    Local, like the report's months: a log written at 00:30 on the 1st in Paris holds rows
+    of that month, although it is still the previous month in UTC.
+    """
+    value = text.strip().lower()
+    match = _DAY.match(value)
+    if not match:
+        try:
+            return parse_month(value, now=now, timezone=timezone).start
+        except UsageError:
+            raise UsageError(
+                f"invalid date {text!r}: expected YYYY-MM-DD, YYYY-MM, 'last' or 'this'"
+            ) from None
+    check_timezone(timezone)
+    try:
+        day = date(int(match.group(1)), int(match.group(2)), int(match.group(3)))
+    except ValueError as exc:
+        raise UsageError(f"invalid date {text!r}: {exc}") from None
+    return datetime(day.year, day.month, day.day, tzinfo=ZoneInfo(timezone)).astimezone(UTC)

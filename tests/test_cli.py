@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -299,3 +301,30 @@ def test_readme_quick_start_matches_ci() -> None:
     test_command = ci.strip().splitlines()[-1]
     assert f"```\n{test_command}\n```" in readme
     assert "tokaudit ingest sample_exports/ && tokaudit report --month 2026-06" in readme
+
+
+def test_ingest_modified_since_skips_older_files_in_the_config_timezone(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    line = json.dumps(
+        {"request_id": "r1", "timestamp": "2026-06-01T00:10:00+02:00", "model": "gpt-4o-mini",
+         "input_tokens": 10, "output_tokens": 2}
+    )  # fmt: skip
+    old = write(tmp_path / "in" / "old.jsonl", line.replace("r1", "r0") + "\n")
+    new = write(tmp_path / "in" / "new.jsonl", line + "\n")
+    for path, when in ((old, "2026-05-31T21:00:00+00:00"), (new, "2026-05-31T22:15:00+00:00")):
+        stamp = datetime.fromisoformat(when).timestamp()
+        os.utime(path, (stamp, stamp))
+    config = write(tmp_path / "tokaudit.yaml", "timezone: Europe/Paris\n")
+    store = tmp_path / "store"
+    base = ("ingest", str(tmp_path / "in"), "--store", str(store), "--config", str(config))
+    code, out, _ = run(runner, *base, "--modified-since", "2026-06", "-v")
+    assert code == 0, out
+    assert "1 loaded, 1 skipped" in out
+    assert "before the cut-off 2026-05-31 22:00 UTC" in " ".join(out.split())
+    code, out, _ = run(runner, *base)
+    assert (code, "1 loaded, 1 unchanged" in out) == (0, True)
+    code, _, err = run(runner, *base, "--modified-since", "2026-06-31")
+    assert code == 2
+    assert "invalid date '2026-06-31'" in err
+    assert "--modified-since" in run(runner, "ingest", "--help")[1]

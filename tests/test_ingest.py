@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import random
+from datetime import UTC, datetime
 from pathlib import Path
 
 import polars as pl
@@ -13,6 +15,7 @@ from hypothesis import strategies as st
 
 from audit.errors import ExitCode, UsageError
 from audit.ingest import ingest
+from audit.period import parse_since
 from audit.store import Store
 
 from conftest import FIXTURES, write
@@ -324,3 +327,79 @@ def test_gzip_logs_are_read_transparently_and_a_cut_stream_is_reported(
     assert result.rows_loaded >= 25
     assert result.rows_rejected >= 1
     assert any("compressed stream ends early" in str(r["reason"]) for r in result.reasons)
+
+
+def _modified(path: Path, when: str) -> Path:
+    stamp = datetime.fromisoformat(when).timestamp()
+    os.utime(path, (stamp, stamp))
+    return path
+
+
+def test_files_last_modified_before_the_cut_off_are_skipped_unread_and_not_recorded(
+    tmp_path: Path, store: Store
+) -> None:
+    _modified(
+        write(tmp_path / "in" / "may.jsonl", jsonl([request(i) for i in range(5)])),
+        "2026-05-31T21:59:00+00:00",
+    )
+    _modified(
+        write(tmp_path / "in" / "june.jsonl", jsonl([request(i) for i in range(5, 9)])),
+        "2026-05-31T22:30:00+00:00",  # 00:30 on June 1st in Paris
+    )
+    _modified(write(tmp_path / "in" / "old-broken.jsonl", "not json\n"), "2025-01-01")
+    _modified(write(tmp_path / "in" / "old-empty.jsonl", ""), "2025-01-01")
+    cutoff = parse_since("2026-06", now=datetime(2026, 7, 1, tzinfo=UTC), timezone="Europe/Paris")
+    first = ingest([tmp_path / "in"], store, modified_since=cutoff)
+    status = {Path(f.path).name: (f.status, f.message) for f in first.files}
+    assert status["june.jsonl"][0] == "loaded"
+    assert status["may.jsonl"] == (
+        "skipped",
+        "last modified 2026-05-31 21:59 UTC, before the cut-off 2026-05-31 22:00 UTC "
+        "(--modified-since)",
+    )
+    assert status["old-broken.jsonl"][0] == "skipped"  # never read, so never a problem
+    assert status["old-empty.jsonl"][0] == "skipped"
+    assert first.exit_code == ExitCode.OK
+    assert totals(store)["rows"] == 4
+    assert not store.manifest().problems  # nothing recorded for the skipped files
+    # without the cut-off, the skipped files load (and the loaded one stays unchanged)
+    again = {Path(f.path).name: f.status for f in ingest([tmp_path / "in"], store).files}
+    assert again == {
+        "may.jsonl": "loaded",
+        "june.jsonl": "unchanged",
+        "old-broken.jsonl": "unrecognised",
+        "old-empty.jsonl": "empty",
+    }
+    assert totals(store)["rows"] == 9
+
+
+def test_a_file_already_ingested_reads_as_unchanged_whatever_the_cut_off(
+    tmp_path: Path, store: Store
+) -> None:
+    path = _modified(
+        write(tmp_path / "log.jsonl", jsonl([request(1)])), "2026-01-10T00:00:00+00:00"
+    )
+    ingest([path], store)
+    cutoff = datetime(2026, 6, 1, tzinfo=UTC)
+    assert ingest([path], store, modified_since=cutoff).files[0].status == "unchanged"
+
+
+@pytest.mark.parametrize(
+    ("text", "zone", "expected"),
+    [
+        ("2026-06", "UTC", "2026-06-01T00:00:00+00:00"),
+        ("2026-06", "Europe/Paris", "2026-05-31T22:00:00+00:00"),
+        ("2026-06-15", "America/New_York", "2026-06-15T04:00:00+00:00"),
+        ("last", "UTC", "2026-06-01T00:00:00+00:00"),
+        ("this", "UTC", "2026-07-01T00:00:00+00:00"),
+    ],
+)
+def test_cut_off_is_local_midnight(text: str, zone: str, expected: str) -> None:
+    now = datetime(2026, 7, 9, 12, tzinfo=UTC)
+    assert parse_since(text, now=now, timezone=zone).isoformat() == expected
+
+
+@pytest.mark.parametrize("text", ["2026-13", "2026-02-30", "June", "2026-6-1", ""])
+def test_a_cut_off_that_names_no_day_is_a_usage_error(text: str) -> None:
+    with pytest.raises(UsageError, match="invalid date"):
+        parse_since(text, now=datetime(2026, 7, 9, tzinfo=UTC))
