@@ -38,17 +38,13 @@ class Month:
         count = (self.next_first_day - self.first_day).days
         return [self.first_day + timedelta(days=i) for i in range(count)]
 
-    def _instant(self, day: date) -> datetime:
-        local = datetime(day.year, day.month, day.day, tzinfo=ZoneInfo(self.timezone))
-        return local.astimezone(UTC)
-
     @property
     def start(self) -> datetime:
-        return self._instant(self.first_day)
+        return local_midnight(self.first_day, self.timezone)
 
     @property
     def end(self) -> datetime:
-        return self._instant(self.next_first_day)
+        return local_midnight(self.next_first_day, self.timezone)
 
     def previous(self) -> Month:
         if self.month == 1:
@@ -62,6 +58,12 @@ class Month:
             (self.end - timedelta(microseconds=1)).strftime("%Y-%m"),
         }
         return sorted(labels)
+
+
+def local_midnight(day: date, timezone: str) -> datetime:
+    """The UTC instant at which ``day`` begins in ``timezone``: where months and cut-offs
+    start, so that they follow the user's calendar rather than UTC's."""
+    return datetime(day.year, day.month, day.day, tzinfo=ZoneInfo(timezone)).astimezone(UTC)
 
 
 def check_timezone(name: str) -> str:
@@ -120,4 +122,4 @@ def parse_since(text: str, *, now: datetime, timezone: str = "UTC") -> datetime:
         day = date(int(match.group(1)), int(match.group(2)), int(match.group(3)))
     except ValueError as exc:
         raise UsageError(f"invalid date {text!r}: {exc}") from None
-    return datetime(day.year, day.month, day.day, tzinfo=ZoneInfo(timezone)).astimezone(UTC)
+    return local_midnight(day, timezone)
