@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -56,6 +57,13 @@ def write(path: Path, text: str | bytes) -> Path:
         path.write_bytes(text)
     else:
         path.write_text(text, encoding="utf-8")
+    return path
+
+
+def modified(path: Path, when: str) -> Path:
+    """Set a file's modification time to the ISO instant ``when`` (for mtime-based skips)."""
+    stamp = datetime.fromisoformat(when).timestamp()
+    os.utime(path, (stamp, stamp))
     return path
 
 

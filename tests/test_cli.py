@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import re
-from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -15,7 +13,7 @@ from audit import __version__
 from audit.cli import app
 from audit.sources import SOURCES
 
-from conftest import FIXTURES, REPO, SAMPLES, write
+from conftest import FIXTURES, REPO, SAMPLES, modified, write
 
 GOLDEN = Path(__file__).parent / "golden"
 
@@ -311,10 +309,8 @@ def test_ingest_modified_since_skips_older_files_in_the_config_timezone(
          "input_tokens": 10, "output_tokens": 2}
     )  # fmt: skip
     old = write(tmp_path / "in" / "old.jsonl", line.replace("r1", "r0") + "\n")
-    new = write(tmp_path / "in" / "new.jsonl", line + "\n")
-    for path, when in ((old, "2026-05-31T21:00:00+00:00"), (new, "2026-05-31T22:15:00+00:00")):
-        stamp = datetime.fromisoformat(when).timestamp()
-        os.utime(path, (stamp, stamp))
+    modified(old, "2026-05-31T21:00:00+00:00")
+    modified(write(tmp_path / "in" / "new.jsonl", line + "\n"), "2026-05-31T22:15:00+00:00")
     config = write(tmp_path / "tokaudit.yaml", "timezone: Europe/Paris\n")
     store = tmp_path / "store"
     base = ("ingest", str(tmp_path / "in"), "--store", str(store), "--config", str(config))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import random
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,7 +17,7 @@ from audit.ingest import ingest
 from audit.period import parse_since
 from audit.store import Store
 
-from conftest import FIXTURES, write
+from conftest import FIXTURES, modified, write
 
 
 def totals(store: Store) -> dict[str, int]:
@@ -329,25 +328,19 @@ def test_gzip_logs_are_read_transparently_and_a_cut_stream_is_reported(
     assert any("compressed stream ends early" in str(r["reason"]) for r in result.reasons)
 
 
-def _modified(path: Path, when: str) -> Path:
-    stamp = datetime.fromisoformat(when).timestamp()
-    os.utime(path, (stamp, stamp))
-    return path
-
-
 def test_files_last_modified_before_the_cut_off_are_skipped_unread_and_not_recorded(
     tmp_path: Path, store: Store
 ) -> None:
-    _modified(
+    modified(
         write(tmp_path / "in" / "may.jsonl", jsonl([request(i) for i in range(5)])),
         "2026-05-31T21:59:00+00:00",
     )
-    _modified(
+    modified(
         write(tmp_path / "in" / "june.jsonl", jsonl([request(i) for i in range(5, 9)])),
         "2026-05-31T22:30:00+00:00",  # 00:30 on June 1st in Paris
     )
-    _modified(write(tmp_path / "in" / "old-broken.jsonl", "not json\n"), "2025-01-01")
-    _modified(write(tmp_path / "in" / "old-empty.jsonl", ""), "2025-01-01")
+    modified(write(tmp_path / "in" / "old-broken.jsonl", "not json\n"), "2025-01-01")
+    modified(write(tmp_path / "in" / "old-empty.jsonl", ""), "2025-01-01")
     cutoff = parse_since("2026-06", now=datetime(2026, 7, 1, tzinfo=UTC), timezone="Europe/Paris")
     first = ingest([tmp_path / "in"], store, modified_since=cutoff)
     status = {Path(f.path).name: (f.status, f.message) for f in first.files}
@@ -376,9 +369,7 @@ def test_files_last_modified_before_the_cut_off_are_skipped_unread_and_not_recor
 def test_a_file_already_ingested_reads_as_unchanged_whatever_the_cut_off(
     tmp_path: Path, store: Store
 ) -> None:
-    path = _modified(
-        write(tmp_path / "log.jsonl", jsonl([request(1)])), "2026-01-10T00:00:00+00:00"
-    )
+    path = modified(write(tmp_path / "log.jsonl", jsonl([request(1)])), "2026-01-10T00:00:00+00:00")
     ingest([path], store)
     cutoff = datetime(2026, 6, 1, tzinfo=UTC)
     assert ingest([path], store, modified_since=cutoff).files[0].status == "unchanged"
