@@ -29,8 +29,10 @@ from audit.detectors.where import field_expr
 from audit.money import MONEY
 from audit.period import parse_month
 from audit.pricing import PriceBook
+from audit.report import model
 from audit.report.model import (
     _CUBE_KEYS,
+    _CUBE_SUMS,
     ReportOptions,
     _cube,
     _dictionary,
@@ -379,6 +381,55 @@ def test_rules_on_the_compact_rows_find_what_they_find_on_priced_rows(
     positions = compact.select(POSITION).collect().to_series()
     assert positions.is_unique().all()
     assert_frame_equal(compact.select(columns).collect(), full.select(columns).collect())
+
+
+def test_the_cube_is_the_same_whether_rules_run_or_not(
+    sample_store: Store, book: PriceBook
+) -> None:
+    # With rules the cube is summed from the held rows (narrow integers, codes), without
+    # from the priced rows themselves.
+    month = parse_month("2026-06", now=CLOCK, timezone="America/Los_Angeles")
+    manifest = sample_store.manifest()
+    plain, _ = _month(sample_store, manifest, book, ReportOptions(month, CLOCK))
+    held, _ = _month(
+        sample_store, manifest, book, ReportOptions(month, CLOCK, rules=tuple(_rules()))
+    )
+    order = [c for c in plain.columns if c not in _CUBE_SUMS and c != "_rows"]
+    assert plain.height > 100
+    assert_frame_equal(held.sort(order, nulls_last=True), plain.sort(order, nulls_last=True))
+
+
+def test_a_month_with_more_values_than_the_narrowest_code_holds_is_read_again(
+    tmp_path: Path, book: PriceBook, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    header = "timestamp,model,input_tokens,output_tokens,user,app,request_id,prompt_hash"
+    lines = [
+        f"2026-06-{1 + i % 28:02d}T10:00:00Z,gpt-4o-mini,{100 + i},{10 + i % 7},"
+        f"user-{i:03d},app-{i % 3},req-{i},sha256:{i % 40:064x}"
+        for i in range(300)
+    ]
+    (tmp_path / "calls.csv").write_text("\n".join([header, *lines]) + "\n")
+    store = Store(tmp_path / "store")
+    result = CliRunner().invoke(
+        app, ["ingest", str(tmp_path / "calls.csv"), "--store", str(store.root)]
+    )
+    assert result.exit_code == 0, result.output
+    rules = load_rules([])
+    options = ReportOptions(parse_month("2026-06", now=CLOCK), CLOCK, rules=tuple(rules))
+    manifest = store.manifest()
+    # 300 users do not fit one byte's codes: the first pass fails and is run again wider.
+    monkeypatch.setattr(model, "_CODE_WIDTHS", (pl.UInt8,))
+    with pytest.raises(pl.exceptions.ComputeError, match="more categories than the maximum"):
+        _month(store, manifest, book, options)
+    monkeypatch.setattr(model, "_CODE_WIDTHS", (pl.UInt8, pl.UInt32))
+    cube, held = _month(store, manifest, book, options)
+    assert held is not None
+    columns = ["record_id", "user", "app", "input_tokens", "output_tokens", "prompt_hash"]
+    full = priced_month(store, manifest, book, options).select(columns).collect()
+    assert_frame_equal(held.requests().select(columns).collect(), full)
+    assert full.get_column("user").n_unique() == 300
+    assert held.frame.get_column("input_tokens").dtype == pl.Int16  # 100..399
+    assert cube.get_column("_rows").sum() == 300
 
 
 def test_a_detector_that_does_not_say_what_it_reads_gets_every_column(

@@ -166,15 +166,20 @@ def priced_month(
     return priced.with_columns(rate).drop(RATE_CODE)
 
 
+def _stored_rows(store: Store, manifest: Manifest, month: Month) -> pl.LazyFrame:
+    """The month's rows as stored (only its parts are read)."""
+    return store.scan(month.storage_months(), manifest).filter(
+        (pl.col("ts") >= month.start) & (pl.col("ts") < month.end)
+    )
+
+
 def _priced_rows(
     store: Store, manifest: Manifest, book: PriceBook, options: ReportOptions
 ) -> tuple[pl.LazyFrame, pl.DataFrame]:
     """:func:`priced_month` with each row's rates as a code into the table beside
     (see :func:`~audit.pricing.price_rows`)."""
     month = options.month
-    rows = store.scan(month.storage_months(), manifest).filter(
-        (pl.col("ts") >= month.start) & (pl.col("ts") < month.end)
-    )
+    rows = _stored_rows(store, manifest, month)
     raws = rows.select("model_raw").unique().collect().get_column("model_raw").to_list()
     priced, rates = price_rows(rows, book, book.model_map(raws))
     priced = priced.with_columns(
@@ -303,6 +308,12 @@ class _Rows:
         return requests.with_columns(*wide, *looked_up, *keys).drop(codes)
 
 
+#: The widths a month's text columns are first coded in, narrowest first. Each column gets
+#: a dictionary of its own, so two bytes hold 65,536 distinct values of it (users, keys,
+#: files), more than a month has; a month that has more is read again with four.
+_CODE_WIDTHS: tuple[PolarsDataType, ...] = (pl.UInt16, pl.UInt32)
+
+
 def _month(
     store: Store, manifest: Manifest, book: PriceBook, options: ReportOptions
 ) -> tuple[pl.DataFrame, _Rows | None]:
@@ -313,33 +324,40 @@ def _month(
     rules, the rows hold the cube's columns and the rules' (:func:`input_columns`)
     compactly: text with few distinct values as a one- or two-byte code into its
     dictionary, integers in the smallest type their values fit, the rates as a code into
-    the month's few distinct rates (all restored as the detectors read them). The
-    cube's own columns are dropped as soon as the cube is summed. When the rules read only
-    some keys of ``tags``, the rows hold a code per distinct ``tags`` value; those keys are
-    read from each distinct value once (:func:`_tag_lookups`), not from millions of rows.
+    the month's few distinct rates (all restored as the detectors read them). The pass
+    itself already emits two-byte codes and the narrow integers (their bounds are read
+    from the stored columns first, a fraction of a second for ten million rows), so the
+    month is never held wide: that is what bounds the report's memory. The cube's own
+    columns are dropped as soon as the cube is summed. When the rules read only some keys
+    of ``tags``, the rows hold a code per distinct ``tags`` value; those keys are read
+    from each distinct value once (:func:`_tag_lookups`), not from millions of rows.
     """
     priced, rates = _priced_rows(store, manifest, book, options)
     if not options.rules:
         return _cube(priced).collect(engine="streaming"), None
-    available = [c for c in priced.collect_schema().names() if c != RATE_CODE]
+    wide = priced.collect_schema()
+    available = [c for c in wide.names() if c != RATE_CODE]
     inputs = input_columns(options.rules, [*available, *RATE_COLUMNS.values()])
     for_rules = list(dict.fromkeys(["granularity", *inputs.columns]))
     rate_columns = [c for c in for_rules if c in RATE_COLUMNS.values()]
     whole = [c for c in for_rules if c not in rate_columns]
-    held = [_held(c) for c in whole]
+    cube_only = [c for c in [*_CUBE_KEYS, *_CUBE_SUMS] if c not in whole]
+    stored = _stored_rows(store, manifest, options.month)
+    stored_names = set(stored.collect_schema().names())
+    integers = [c for c in [*whole, *cube_only] if wide[c].is_integer() and c in stored_names]
+    narrow_integers = _narrowest(stored, integers)
     lookups: dict[str, tuple[pl.Series, str]] = {
         c: (rates.get_column(c), RATE_CODE) for c in rate_columns
     }
-    if rate_columns:
-        held.append(pl.col(RATE_CODE))
+    extra = [pl.col(RATE_CODE)] if rate_columns else []
     if inputs.tag_keys and "tags" not in whole:
         # The distinct tags alone, numbered from 0.
         # Only tags that can hold a key read get a code; the others read null for every key.
         readable = pl.when(_may_hold(inputs.tag_keys)).then(pl.col("tags"))
-        held.append(readable.cast(pl.Categorical(pl.Categories.random())).alias("_tags"))
-    cube_only = [c for c in [*_CUBE_KEYS, *_CUBE_SUMS] if c not in whole]
-    rows = priced.select(*held, *[_held(c) for c in cube_only]).collect(engine="streaming")
-    cube = _cube(rows.lazy()).collect(engine="streaming")
+        extra.append(readable.cast(pl.Categorical(pl.Categories.random())).alias("_tags"))
+    rows = _held_rows(priced, [*whole, *cube_only], narrow_integers, extra)
+    widened = [pl.col(c).cast(wide[c]) for c in narrow_integers]
+    cube = _cube(rows.lazy().with_columns(widened)).collect(engine="streaming")
     if "_tags" in rows.columns:
         tags = rows.get_column("_tags")
         rows = rows.with_columns(tags.to_physical())
@@ -352,11 +370,12 @@ def _month(
         if isinstance(dtype, pl.Categorical):
             # Held as its code (below), read by this dictionary.
             lookups[name] = (dtype.categories.to_series().alias(name), f"_{name}")
-    narrow = _narrowest(rows, names)
+    narrow = _narrowest(rows, [name for name in names if name not in narrow_integers])
     narrowed = {
-        name: schema[name]
-        for name in narrow
-        if name not in codes and not isinstance(schema[name], pl.Categorical)
+        name: wide[name]
+        for name in whole
+        if name in narrow_integers
+        or (name in narrow and not isinstance(schema[name], pl.Categorical))
     }
     # Picked column by column: selecting from a frame of many chunks would copy them all.
     columns = []
@@ -373,26 +392,61 @@ def _month(
     return cube, _Rows(frame, lookups, narrowed)
 
 
+def _held_rows(
+    priced: pl.LazyFrame,
+    names: Sequence[str],
+    integers: dict[str, PolarsDataType],
+    extra: Sequence[pl.Expr],
+) -> pl.DataFrame:
+    """The month's ``names`` (and ``extra``) as the pass emits them: the text columns of
+    :data:`_COMPACT` coded in the first of :data:`_CODE_WIDTHS` that holds them all, the
+    ``integers`` cast to their narrow types (which hold every value: no check fails)."""
+    for width in _CODE_WIDTHS:
+        held = [
+            pl.col(name).cast(pl.Categorical(pl.Categories.random(physical=width)))
+            if name in _COMPACT
+            else pl.col(name).cast(integers[name])
+            if name in integers
+            else pl.col(name)
+            for name in names
+        ]
+        try:
+            return priced.select(*held, *extra).collect(engine="streaming")
+        except pl.exceptions.ComputeError as error:
+            if width == _CODE_WIDTHS[-1] or "more categories than the maximum" not in str(error):
+                raise
+    raise AssertionError("unreachable: the last width re-raises")
+
+
 _SIGNED = (pl.Int8, pl.Int16, pl.Int32, pl.Int64)
 _UNSIGNED = (pl.UInt8, pl.UInt16, pl.UInt32, pl.UInt64)
 
 
-def _narrowest(rows: pl.DataFrame, names: Sequence[str]) -> dict[str, PolarsDataType]:
+def _narrowest(
+    rows: pl.DataFrame | pl.LazyFrame, names: Sequence[str]
+) -> dict[str, PolarsDataType]:
     """The integer columns among ``names`` (categoricals as their codes, and the codes of
     ``tags`` and rates) whose values fit a narrower type, with that type: the fewest bytes
     holding their smallest and largest value, signed as they are. One query for all."""
-    schema = rows.schema
+    lazy = rows.lazy()
+    schema = lazy.collect_schema()
     numbers = [
         name
         for name in names
         if isinstance(schema[name], pl.Categorical) or schema[name].is_integer()
     ]
+    if not numbers:
+        return {}
     physical = [pl.col(name).to_physical() for name in numbers]
-    types = rows.lazy().select(physical).collect_schema().dtypes()
-    bounds = rows.select(
-        *[column.min().alias(f"{index}<") for index, column in enumerate(physical)],
-        *[column.max().alias(f"{index}>") for index, column in enumerate(physical)],
-    ).row(0, named=True)
+    types = lazy.select(physical).collect_schema().dtypes()
+    bounds = (
+        lazy.select(
+            *[column.min().alias(f"{index}<") for index, column in enumerate(physical)],
+            *[column.max().alias(f"{index}>") for index, column in enumerate(physical)],
+        )
+        .collect(engine="streaming")
+        .row(0, named=True)
+    )
     narrow: dict[str, PolarsDataType] = {}
     for index, name in enumerate(numbers):
         dtype = types[index]
@@ -423,10 +477,6 @@ def _dictionary(distinct: pl.Series) -> pl.Series:
     if len(codes):
         values = values.scatter(codes, distinct.cast(pl.String))
     return values
-
-
-def _held(column: str) -> pl.Expr:
-    return pl.col(column).cast(pl.Categorical) if column in _COMPACT else pl.col(column)
 
 
 def _may_hold(keys: Sequence[str]) -> pl.Expr:
