@@ -686,7 +686,7 @@ RATE_CODE = "_rates"
 
 
 def price_rows(
-    frame: pl.LazyFrame, book: PriceBook, model_map: pl.DataFrame
+    frame: pl.LazyFrame, book: PriceBook, model_map: pl.DataFrame, *, keep: Sequence[str] = ()
 ) -> tuple[pl.LazyFrame, pl.DataFrame]:
     """:func:`apply_prices` with each row's rates as a code: ``_rates``, a row of the table
     returned beside (the ``rate_*`` columns, row ``i`` for code ``i``).
@@ -695,9 +695,10 @@ def price_rows(
     integer per row instead of a 16-byte decimal per rate. Everything that depends only on
     the name and the price period (model, vendor, class, table, entry, the rates) is
     computed on the small table of periods; per row there remain lookups by index and the
-    tokens x rates sum.
+    tokens x rates sum. Columns of ``frame`` named with a leading underscore are left out
+    (this function's own are named so), except those in ``keep``.
     """
-    names = [c for c in frame.collect_schema().names() if not c.startswith("_")]
+    names = [c for c in frame.collect_schema().names() if not c.startswith("_") or c in keep]
     periods = _periods(book, model_map)
     zero = pl.lit("0").str.to_decimal(scale=SCALE)
     # Free variants bill $0 by definition; they must not pick up a table price below.

@@ -180,9 +180,18 @@ class Store:
         return Manifest.from_json(data, self.manifest_path)
 
     def scan(
-        self, months: list[str] | None = None, manifest: Manifest | None = None
+        self,
+        months: list[str] | None = None,
+        manifest: Manifest | None = None,
+        *,
+        row_index: str | None = None,
     ) -> pl.LazyFrame:
-        """Canonical rows of the given months (all when None), lazily; only their parts are read."""
+        """Canonical rows of the given months (all when None), lazily; only their parts are read.
+
+        ``row_index`` names a column numbering the rows of those parts in order, before any
+        filter: committed parts never change, so with the same manifest a number always
+        finds the same row again (the report reads some columns of a few rows that way).
+        """
         manifest = manifest or self.manifest()
         paths = [
             str(self.root / part["path"])
@@ -190,8 +199,9 @@ class Store:
             if months is None or part["month"] in months
         ]
         if not paths:
-            return empty_frame().lazy()
-        return pl.scan_parquet(paths, schema=canonical_schema())
+            empty = empty_frame().lazy()
+            return empty if row_index is None else empty.with_row_index(row_index)
+        return pl.scan_parquet(paths, schema=canonical_schema(), row_index_name=row_index)
 
     def scan_rejects(self, manifest: Manifest | None = None) -> pl.LazyFrame:
         """Every rejected row ever recorded (file, line, source, reason)."""

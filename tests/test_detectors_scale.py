@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -29,10 +30,12 @@ from audit.detectors.base import (
     Rule,
     caller,
     code_of,
+    hash_of,
     key_label,
+    stored_hash,
 )
 from audit.detectors.regeneration import _prompt_key
-from audit.detectors.run import Flagged, plan
+from audit.detectors.run import Flagged, input_columns, plan
 from audit.detectors.where import glob_to_regex, row_field
 from audit.money import MONEY
 from audit.pricing import PriceBook
@@ -91,9 +94,16 @@ def requests(seed: int, n: int = 600, *, repeats: float = 0.8) -> list[dict[str,
     return rows
 
 
-def flagged(book: PriceBook, frame: pl.LazyFrame, the_rule: Rule, *, eager: bool) -> pl.DataFrame:
+def flagged(
+    book: PriceBook,
+    frame: pl.LazyFrame,
+    the_rule: Rule,
+    *,
+    eager: bool,
+    stored: pl.LazyFrame | None = None,
+) -> pl.DataFrame:
     """What the framework makes of the detector's output: the flagged requests, complete."""
-    [rule_plan] = plan(frame, [the_rule], DetectContext(book=book))
+    [rule_plan] = plan(frame, [the_rule], DetectContext(book=book, stored=stored))
     assert isinstance(rule_plan.flagged, Flagged)
     out = rule_plan.flagged.computed() if eager else rule_plan.flagged.lazy().collect()
     return out.sort("record_id")
@@ -387,6 +397,41 @@ def test_groups_whose_hashes_collide_are_still_told_apart(
     assert_frame_equal(
         flagged(book, rows, the_rule, eager=True).select(columns), expected.select(columns)
     )
+
+
+def in_store(
+    rows: pl.LazyFrame, names: Sequence[str], hashed: Sequence[str]
+) -> tuple[pl.LazyFrame, pl.LazyFrame]:
+    """``rows`` as the report hands them when it leaves ``names`` in the store: without
+    them (a hash of the ``hashed`` ones in their place), and the store they are read from
+    by position."""
+    frame = rows.collect().with_row_index(POSITION)
+    hashes = [stored_hash(pl.col(name)).alias(hash_of(name)) for name in hashed]
+    # The store in another order than the rows: it is read by position, never by order.
+    stored = frame.select(POSITION, *names).reverse().lazy()
+    return frame.with_columns(hashes).drop(names).lazy(), stored
+
+
+@pytest.mark.parametrize("collide", [False, True], ids=["hashes", "colliding"])
+@pytest.mark.parametrize("eager", [False, True], ids=["lazy", "computed"])
+@pytest.mark.parametrize("case", list(CASES))
+def test_columns_left_in_the_store_change_nothing(
+    book: PriceBook, case: str, eager: bool, collide: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    the_rule, _, columns = CASES[case]
+    rows = priced(book, requests(7))
+    expected = flagged(book, rows, the_rule, eager=True)
+    inputs = input_columns([the_rule], rows.collect_schema().names())
+    assert inputs.stored == (
+        ("record_id", "prompt_hash") if the_rule.detector == "regeneration" else ("record_id",)
+    )
+    held, stored = in_store(rows, inputs.stored, inputs.hashed)
+    if collide:
+        # Every prompt hashes alike: the text read from the store tells them apart.
+        monkeypatch.setattr(groups_module, "_group_hash", lambda group: pl.lit(7, dtype=pl.UInt64))
+    got = flagged(book, held, the_rule, eager=eager, stored=stored)
+    assert expected.height > 0
+    assert_frame_equal(got.select(columns), expected.select(columns))
 
 
 def test_retry_storm_without_room_for_places_follows_windows(

@@ -22,8 +22,8 @@ from typer.testing import CliRunner
 from audit.cli import app
 from audit.detectors import DETECTORS
 from audit.detectors._groups import in_group_order
-from audit.detectors.base import POSITION, DetectContext, Rule, code_of
-from audit.detectors.run import findings_from, input_columns, plan, rank
+from audit.detectors.base import POSITION, DetectContext, Rule, code_of, hash_of, stored_hash
+from audit.detectors.run import collected, findings_from, input_columns, plan, rank
 from audit.detectors.spec import load_rules, parse_rule
 from audit.detectors.where import field_expr
 from audit.money import MONEY
@@ -333,8 +333,18 @@ def _rules() -> list[Rule]:
     return [*load_rules([]), *[_rule(doc) for doc in variants]]
 
 
-def _findings(requests: pl.LazyFrame, rules: list[Rule], book: PriceBook) -> list[dict[str, Any]]:
-    plans = plan(requests, rules, DetectContext(book=book))
+def _findings(
+    requests: pl.LazyFrame,
+    rules: list[Rule],
+    book: PriceBook,
+    stored: pl.LazyFrame | None = None,
+    *,
+    first: bool = False,
+) -> list[dict[str, Any]]:
+    """The findings, lazily, or ``first`` computing the flagged requests as the report does."""
+    plans = plan(requests, rules, DetectContext(book=book, stored=stored))
+    if first:
+        plans = collected(plans)
     frames = pl.collect_all([p.findings for p in plans])
     return rank(
         [f for p, frame in zip(plans, frames, strict=True) for f in findings_from(p, frame)]
@@ -359,8 +369,20 @@ def test_rules_on_the_compact_rows_find_what_they_find_on_priced_rows(
     schema, full_schema = compact.collect_schema(), full.collect_schema()
     assert "source_file" not in schema
     assert "latency_ms" not in schema
+    # The text that differs on every request stays in the store, read back by position;
+    # the prompt hash regeneration groups by is held as a hash of it.
+    assert held.stored is not None
+    assert set(held.stored.collect_schema().names()) == {POSITION, "record_id", "prompt_hash"}
+    assert "record_id" not in schema
+    assert "prompt_hash" not in schema
     for name, dtype in schema.items():
         if name == POSITION:
+            continue
+        if name.startswith("_hash:"):
+            field = name.removeprefix("_hash:")
+            assert hash_of(field) == name
+            hashed = full.select(stored_hash(pl.col(field))).collect().to_series()
+            assert compact.select(name).collect().to_series().equals(hashed.alias(name))
             continue
         if name.startswith("_code:"):
             # Codes of a looked-up column: equal codes, equal values.
@@ -376,11 +398,19 @@ def test_rules_on_the_compact_rows_find_what_they_find_on_priced_rows(
             assert dtype == full_schema[name], name
     expected = _findings(full, rules, book)
     assert {f["rule"] for f in expected} >= {r.id for r in rules[:7]}  # every bundled rule fires
-    assert _findings(compact, rules, book) == expected
+    assert _findings(compact, rules, book, held.stored) == expected
+    assert _findings(compact, rules, book, held.stored, first=True) == expected
     columns = [name for name in schema if name in full_schema and name != "tags"]
     positions = compact.select(POSITION).collect().to_series()
     assert positions.is_unique().all()
     assert_frame_equal(compact.select(columns).collect(), full.select(columns).collect())
+    # Every row's stored text, read by its position, is its own.
+    back = compact.select(POSITION).join(
+        held.stored, on=POSITION, how="left", maintain_order="left"
+    )
+    assert_frame_equal(
+        back.drop(POSITION).collect(), full.select("record_id", "prompt_hash").collect()
+    )
 
 
 def test_the_cube_is_the_same_whether_rules_run_or_not(
@@ -426,10 +456,36 @@ def test_a_month_with_more_values_than_the_narrowest_code_holds_is_read_again(
     assert held is not None
     columns = ["record_id", "user", "app", "input_tokens", "output_tokens", "prompt_hash"]
     full = priced_month(store, manifest, book, options).select(columns).collect()
-    assert_frame_equal(held.requests().select(columns).collect(), full)
+    rows = held.requests().join(held.stored, on=POSITION, how="left", maintain_order="left")
+    assert_frame_equal(rows.select(columns).collect(), full)
     assert full.get_column("user").n_unique() == 300
     assert held.frame.get_column("input_tokens").dtype == pl.Int16  # 100..399
     assert cube.get_column("_rows").sum() == 300
+
+
+def test_text_stays_in_the_store_unless_a_rule_reads_it_for_every_request() -> None:
+    available = ["record_id", "ts", "model", "cost_usd", "prompt_hash", "user", "outcome"]
+    bundled = load_rules([])
+    inputs = input_columns(bundled, available)
+    # Regeneration groups by prompt hash through a hash of it; ids are the framework's.
+    assert (inputs.stored, inputs.hashed) == (("record_id", "prompt_hash"), ("prompt_hash",))
+    assert {"record_id", "prompt_hash"} <= set(inputs.columns)
+    by_where = _rule(
+        {
+            "id": "hashed-only",
+            "detector": "filter",
+            "where": [{"field": "prompt_hash", "op": "present"}],
+            "params": {"savings": "cost_usd"},
+        }
+    )
+    assert input_columns([*bundled, by_where], available).stored == ("record_id",)
+    by_subject = _rule(
+        {"id": "per-id", "detector": "filter", "params": {"savings": "0", "subject": "record_id"}}
+    )
+    inputs = input_columns([*bundled, by_subject], available)
+    assert (inputs.stored, inputs.hashed) == (("prompt_hash",), ("prompt_hash",))
+    nothing = input_columns([by_subject], available)
+    assert (nothing.stored, nothing.hashed) == ((), ())
 
 
 def test_a_detector_that_does_not_say_what_it_reads_gets_every_column(

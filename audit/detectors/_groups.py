@@ -15,7 +15,7 @@ from typing import Final
 
 import polars as pl
 
-from audit.detectors.base import POSITION, code_of
+from audit.detectors.base import POSITION, DetectContext, code_of
 from audit.detectors.where import FIELDS, field_expr, row_field
 from audit.errors import ConfigError
 
@@ -183,6 +183,22 @@ def at_positions(rows: pl.LazyFrame, positions: pl.Series) -> pl.LazyFrame:
     """The rows at ``positions``: on the report's rows a filter on a column of the frame
     they are held in, so nothing else of the other rows is read or restored."""
     return rows.filter(pl.col(POSITION).is_in(positions.implode()))
+
+
+def with_stored(rows: pl.LazyFrame, ctx: DetectContext, names: Sequence[str]) -> pl.LazyFrame:
+    """``rows`` with the columns ``names``: as they are when they carry them, else computed
+    now and completed with those columns read from the store (:attr:`DetectContext.stored`)
+    for these rows only. For the few rows a detector compares by text it groups by hash."""
+    have = set(rows.collect_schema().names())
+    wanted = [name for name in names if name not in have]
+    if not wanted:
+        return rows
+    if ctx.stored is None:
+        raise AssertionError(f"the rows carry neither {wanted} nor a store to read them from")
+    found = rows.collect(engine=ENGINE)
+    positions = found.get_column(POSITION)
+    read = ctx.stored.filter(pl.col(POSITION).is_in(positions.implode())).select(POSITION, *wanted)
+    return found.lazy().join(read, on=POSITION, how="left", maintain_order="left")
 
 
 def in_shared_groups(rows: pl.LazyFrame, group: Sequence[pl.Expr]) -> pl.LazyFrame:

@@ -74,12 +74,38 @@ class Rule:
     where_spec: Any = None
 
 
+def hash_of(name: str) -> str:
+    """The column that holds a 64-bit hash of ``name`` (:func:`stored_hash`) when the rows
+    leave ``name`` in the store (see :attr:`DetectContext.stored`).
+
+    Long text that is different on nearly every request (a prompt's hash, an id) is what
+    costs a month's rows most of their memory; a detector that groups by it can group by
+    this hash, then read the text of the few rows it compares (equal text, equal hashes).
+    """
+    return f"_hash:{name}"
+
+
+#: A fixed seed for :func:`stored_hash`: hashes computed in one query and another agree.
+_STORED_HASH_SEED = 0x7A0D
+
+
+def stored_hash(column: pl.Expr) -> pl.Expr:
+    """The :func:`hash_of` value of ``column``: null where it is null."""
+    return pl.when(column.is_not_null()).then(column.hash(_STORED_HASH_SEED))
+
+
 @dataclass(frozen=True)
 class DetectContext:
     """What detectors may consult besides the rows."""
 
     book: PriceBook
     extra: dict[str, Any] = field(default_factory=dict)
+    #: Columns of the rows that are read from the store rather than held in memory: by
+    #: :data:`POSITION`, lazily (a scan of the month's stored parts). None when the rows
+    #: hold every column. Only a detector that says it copes (:attr:`Detector.stored_reads`)
+    #: is given rows without such a column, with its :func:`hash_of` instead; the framework
+    #: reads them for the flagged requests itself.
+    stored: pl.LazyFrame | None = None
 
 
 #: The columns :func:`caller` reads.
@@ -119,6 +145,12 @@ class Detector(ABC):
     #: Extra per-request columns shown in a finding's evidence (record id, time, model,
     #: cost and savings are always shown).
     evidence: ClassVar[tuple[str, ...]] = ()
+    #: Columns among :meth:`columns` this detector can do without in ``rows`` when the
+    #: report leaves them in the store (:attr:`DetectContext.stored`): it then groups by
+    #: their :func:`hash_of` and reads the values of the rows it needs
+    #: (:func:`~audit.detectors._groups.with_stored`). Evidence, :meth:`finish` and
+    #: :meth:`details` read them as usual: the framework fetches them for flagged rows.
+    stored_reads: ClassVar[frozenset[str]] = frozenset()
 
     @abstractmethod
     def detect(self, rows: pl.LazyFrame, rule: Rule, ctx: DetectContext) -> pl.LazyFrame:

@@ -14,7 +14,7 @@ from typing import ClassVar
 import polars as pl
 
 from audit.detectors import detector
-from audit.detectors._groups import in_sequence, in_shared_groups
+from audit.detectors._groups import in_sequence, in_shared_groups, with_stored
 from audit.detectors.base import (
     CALLER_COLUMNS,
     POSITION,
@@ -24,6 +24,8 @@ from audit.detectors.base import (
     Rule,
     caller,
     field_columns,
+    hash_of,
+    stored_hash,
 )
 
 
@@ -47,6 +49,7 @@ class Regeneration(Detector):
         ),
     }
     evidence = ("prompt_hash", "outcome", "session_id")
+    stored_reads = frozenset({"prompt_hash"})
 
     def details(self, rule: Rule) -> dict[str, pl.Expr]:
         return {
@@ -81,9 +84,17 @@ class Regeneration(Detector):
         added."""
         window = pl.duration(minutes=rule.params["window_minutes"])
         prompt = _prompt_key(rule)
-        keyed = rows.filter(prompt.is_not_null())
-        shared = in_shared_groups(keyed, [prompt]).select(
-            POSITION, "ts", caller().alias("subject"), prompt.alias("_prompt_key")
+        names = rows.collect_schema().names()
+        # Prompts are told apart by their text; where the report left it in the store, by
+        # the held hash of it until the rows that share one are read with their text.
+        held = "prompt_hash" in names
+        group = prompt if held else _prompt_group(rule)
+        keyed = rows.filter(group.is_not_null())
+        reads = [c for c in prompt.meta.root_names() if c in names]
+        candidates = in_shared_groups(keyed, [group])
+        read = candidates.select(POSITION, "ts", caller().alias("subject"), *reads)
+        shared = with_stored(read, ctx, ["prompt_hash"]).select(
+            POSITION, "ts", "subject", prompt.alias("_prompt_key")
         )
 
         def since_previous(
@@ -104,13 +115,24 @@ def _prompt_key(rule: Rule) -> pl.Expr:
     is none) the model and the prompt's size."""
     prompt = pl.col("prompt_hash")
     if rule.params["match_size_without_hash"]:
-        size = (
-            pl.col("input_tokens").fill_null(0)
-            + pl.col("cached_input_tokens").fill_null(0)
-            + pl.col("cache_write_tokens").fill_null(0)
-        )
-        prompt = pl.coalesce(
-            prompt,
-            pl.concat_str(pl.lit("size:"), pl.col("model"), pl.lit(":"), size.cast(pl.String)),
-        )
+        prompt = pl.coalesce(prompt, _size_key())
     return prompt
+
+
+def _size_key() -> pl.Expr:
+    size = (
+        pl.col("input_tokens").fill_null(0)
+        + pl.col("cached_input_tokens").fill_null(0)
+        + pl.col("cache_write_tokens").fill_null(0)
+    )
+    return pl.concat_str(pl.lit("size:"), pl.col("model"), pl.lit(":"), size.cast(pl.String))
+
+
+def _prompt_group(rule: Rule) -> pl.Expr:
+    """:func:`_prompt_key` as a 64-bit hash, from the held hash of the prompt hash (see
+    :func:`~audit.detectors.base.hash_of`): equal keys, equal hashes; null exactly where
+    the key is."""
+    held = pl.col(hash_of("prompt_hash"))
+    if not rule.params["match_size_without_hash"]:
+        return held
+    return pl.when(held.is_not_null()).then(held).otherwise(stored_hash(_size_key()))

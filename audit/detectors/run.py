@@ -55,9 +55,35 @@ class RulePlan:
         """
         if self.flagged is None:
             return self
-        frame = self.flagged.computed().lazy()
-        records, findings = _outputs(frame, self.rule, self.flagged.detector)
+        return self._over(self.flagged.computed())
+
+    def _over(self, flagged: pl.DataFrame) -> RulePlan:
+        assert self.flagged is not None
+        records, findings = _outputs(flagged.lazy(), self.rule, self.flagged.detector)
         return RulePlan(self.rule, records, findings, None)
+
+
+def collected(plans: Sequence[RulePlan]) -> list[RulePlan]:
+    """Every plan :meth:`~RulePlan.collected`, one rule after the other (one detector's
+    working memory at a time), reading the columns they need from the store
+    (:attr:`~audit.detectors.base.DetectContext.stored`) once for all of them: each read
+    scans the month's parts, which costs more than reading the rows of every rule at once.
+    """
+    held = {i: p.flagged.held() for i, p in enumerate(plans) if p.flagged is not None}
+    needing = [(i, f) for i, p in enumerate(plans) if (f := p.flagged) and f.from_store]
+    read = None
+    if needing and (stored := needing[0][1].stored) is not None:
+        names = dict.fromkeys(name for _, f in needing for name in f.from_store)
+        positions = pl.concat([held[i].get_column(POSITION) for i, _ in needing]).unique()
+        rows = stored.filter(pl.col(POSITION).is_in(positions.implode()))
+        read = rows.select(POSITION, *names).collect(engine="streaming")
+    out = []
+    for i, rule_plan in enumerate(plans):
+        flagged = rule_plan.flagged
+        out.append(
+            rule_plan if flagged is None else rule_plan._over(flagged.completed(held[i], read))
+        )
+    return out
 
 
 class Flagged:
@@ -73,9 +99,15 @@ class Flagged:
     """
 
     def __init__(
-        self, rule: Rule, detector: Detector, found: pl.LazyFrame, rows: pl.LazyFrame
+        self,
+        rule: Rule,
+        detector: Detector,
+        found: pl.LazyFrame,
+        rows: pl.LazyFrame,
+        stored: pl.LazyFrame | None = None,
     ) -> None:
         self.rule, self.detector, self.found, self.rows = rule, detector, found, rows
+        self.stored = stored
         names = found.collect_schema().names()
         self.finish = detector.finish(rule)
         self.reads = {"subject", "savings_usd", *_evidence_columns(detector)}
@@ -84,23 +116,40 @@ class Flagged:
         needed = {*self.reads, "cost_usd"}
         for expr in self.finish.values():
             needed.update(expr.meta.root_names())
-        self.missing = [
-            name
-            for name in rows.collect_schema().names()
-            if name in needed and name not in names and name not in self.finish
-        ]
-        if self.missing and POSITION not in names:
+
+        def missing(frame: pl.LazyFrame | None, have: list[str]) -> list[str]:
+            if frame is None:
+                return []
+            return [
+                name
+                for name in frame.collect_schema().names()
+                if name in needed and name not in have and name not in self.finish
+            ]
+
+        self.missing = missing(rows, names)
+        # Columns the rows leave in the store (see DetectContext.stored): read for the
+        # flagged requests only, like the others.
+        self.from_store = missing(stored, [*names, *self.missing, POSITION])
+        if (self.missing or self.from_store) and POSITION not in names:
             raise AssertionError(f"detector {rule.detector} did not return {POSITION}")
 
     def lazy(self) -> pl.LazyFrame:
         """The flagged requests as one lazy query."""
-        if not self.missing:
-            return self._finished(self.found)
-        rows = self.rows.select(POSITION, *self.missing)
-        return self._finished(rows.join(self.found, on=POSITION, maintain_order="left"))
+        frame = self.found
+        if self.missing:
+            rows = self.rows.select(POSITION, *self.missing)
+            frame = rows.join(frame, on=POSITION, maintain_order="left")
+        if self.from_store and self.stored is not None:
+            stored = self.stored.select(POSITION, *self.from_store)
+            frame = frame.join(stored, on=POSITION, how="left", maintain_order="left")
+        return self._finished(frame)
 
     def computed(self) -> pl.DataFrame:
         """The flagged requests, computed: the detector's query, then the flagged rows."""
+        return self.completed(self.held(), None)
+
+    def held(self) -> pl.DataFrame:
+        """The detector's query computed, with the flagged rows' columns the rows hold."""
         # The streaming engine spreads a detector's row-wise work over every core (its sorts
         # are of narrow frames, see _groups); measured faster, and lighter, on 1M and 10M.
         # A detector's query reads the rows more than once (the hashes of its groups, then
@@ -110,11 +159,22 @@ class Flagged:
             engine="streaming", optimizations=pl.QueryOptFlags(comm_subplan_elim=False)
         )
         if not self.missing:
-            return self._finished(found.lazy()).collect()
+            return found
         positions = found.get_column(POSITION).implode()
         rows = self.rows.filter(pl.col(POSITION).is_in(positions)).select(POSITION, *self.missing)
-        joined = rows.collect().join(found, on=POSITION, maintain_order="left")
-        return self._finished(joined.lazy()).collect()
+        return rows.collect().join(found, on=POSITION, maintain_order="left")
+
+    def completed(self, held: pl.DataFrame, read: pl.DataFrame | None) -> pl.DataFrame:
+        """:meth:`held` complete: the columns left in the store, from ``read`` (rows read
+        by position, these among them) or read now, and :meth:`_finished`."""
+        if self.from_store and self.stored is not None:
+            if read is None:
+                positions = held.get_column(POSITION).implode()
+                stored = self.stored.filter(pl.col(POSITION).is_in(positions))
+                read = stored.select(POSITION, *self.from_store).collect(engine="streaming")
+            read = read.select(POSITION, *self.from_store)
+            held = held.join(read, on=POSITION, how="left", maintain_order="left")
+        return self._finished(held.lazy()).collect()
 
     def _finished(self, frame: pl.LazyFrame) -> pl.LazyFrame:
         """The complete rows: ``finish`` computed, cost and capped saving, what is read."""
@@ -143,6 +203,18 @@ class RuleInputs:
     columns: list[str]
     #: Keys of ``tags`` read as ``tags.<key>`` fields (sorted).
     tag_keys: tuple[str, ...] = ()
+    #: Columns among ``columns`` that may stay in the store (see
+    #: :attr:`~audit.detectors.base.DetectContext.stored`): no rule reads them for every
+    #: request, only the framework for flagged ones, or a detector that copes.
+    stored: tuple[str, ...] = ()
+    #: Columns among ``stored`` whose :func:`~audit.detectors.base.hash_of` a detector
+    #: groups by, to be held in their place.
+    hashed: tuple[str, ...] = ()
+
+
+#: Columns worth leaving in the store when the rules allow: text that differs on nearly
+#: every request, most of the memory a month's rows would take.
+STORABLE = ("record_id", "prompt_hash")
 
 
 def input_columns(rules: Sequence[Rule], available: Sequence[str]) -> RuleInputs:
@@ -150,18 +222,27 @@ def input_columns(rules: Sequence[Rule], available: Sequence[str]) -> RuleInputs
 
     The framework's own columns, every ``where`` filter's and each detector's
     (:meth:`~audit.detectors.base.Detector.columns`); all of them as soon as one detector
-    does not say.
+    does not say. Of :data:`STORABLE`, those no ``where`` reads and no detector reads
+    but through :attr:`~audit.detectors.base.Detector.stored_reads` may stay in the store.
     """
     from audit.detectors import DETECTORS
 
     needed = set(FRAMEWORK_COLUMNS)
+    per_row: set[str] = set()
+    hashed: set[str] = set()
     for rule in rules:
-        declared = DETECTORS.get(rule.detector).columns(rule)
+        detector = DETECTORS.get(rule.detector)
+        declared = detector.columns(rule)
         if declared is None:
             return RuleInputs(list(available))
-        needed |= declared | _where_fields(rule)
+        where = _where_fields(rule)
+        needed |= declared | where
+        per_row |= where | (declared - detector.stored_reads)
+        hashed |= declared & detector.stored_reads
     keys = tuple(sorted({key for name in needed if (key := tag_key(name))}))
-    return RuleInputs([name for name in available if name in needed], keys)
+    columns = [name for name in available if name in needed]
+    stored = tuple(name for name in STORABLE if name in columns and name not in per_row)
+    return RuleInputs(columns, keys, stored, tuple(name for name in stored if name in hashed))
 
 
 def _where_fields(rule: Rule) -> set[str]:
@@ -193,7 +274,7 @@ def plan(requests: pl.LazyFrame, rules: Sequence[Rule], ctx: DetectContext) -> l
     for rule in rules:
         detector = DETECTORS.get(rule.detector)
         found = detector.detect(requests.filter(rule.where), rule, ctx)
-        flagged = Flagged(rule, detector, found, requests)
+        flagged = Flagged(rule, detector, found, requests, ctx.stored)
         records, findings = _outputs(flagged.lazy(), rule, detector)
         plans.append(RulePlan(rule, records, findings, flagged))
     return plans

@@ -26,8 +26,23 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from audit.detectors.base import POSITION, DetectContext, Rule, code_of
-from audit.detectors.run import RulePlan, findings_from, input_columns, plan, rank, savings_total
+from audit.detectors.base import (
+    POSITION,
+    DetectContext,
+    Rule,
+    code_of,
+    hash_of,
+    stored_hash,
+)
+from audit.detectors.run import (
+    RulePlan,
+    collected,
+    findings_from,
+    input_columns,
+    plan,
+    rank,
+    savings_total,
+)
 from audit.detectors.where import field_expr
 from audit.insights_config import InsightSettings
 from audit.money import MONEY, to_decimal
@@ -166,22 +181,29 @@ def priced_month(
     return priced.with_columns(rate).drop(RATE_CODE)
 
 
-def _stored_rows(store: Store, manifest: Manifest, month: Month) -> pl.LazyFrame:
-    """The month's rows as stored (only its parts are read)."""
-    return store.scan(month.storage_months(), manifest).filter(
-        (pl.col("ts") >= month.start) & (pl.col("ts") < month.end)
-    )
+def _stored_rows(
+    store: Store, manifest: Manifest, month: Month, *, positions: bool = False
+) -> pl.LazyFrame:
+    """The month's rows as stored (only its parts are read); with ``positions``, each
+    numbered by its place among those parts (:data:`POSITION`, see ``Store.scan``)."""
+    rows = store.scan(month.storage_months(), manifest, row_index=POSITION if positions else None)
+    return rows.filter((pl.col("ts") >= month.start) & (pl.col("ts") < month.end))
 
 
 def _priced_rows(
-    store: Store, manifest: Manifest, book: PriceBook, options: ReportOptions
+    store: Store,
+    manifest: Manifest,
+    book: PriceBook,
+    options: ReportOptions,
+    *,
+    positions: bool = False,
 ) -> tuple[pl.LazyFrame, pl.DataFrame]:
     """:func:`priced_month` with each row's rates as a code into the table beside
     (see :func:`~audit.pricing.price_rows`)."""
     month = options.month
-    rows = _stored_rows(store, manifest, month)
+    rows = _stored_rows(store, manifest, month, positions=positions)
     raws = rows.select("model_raw").unique().collect().get_column("model_raw").to_list()
-    priced, rates = price_rows(rows, book, book.model_map(raws))
+    priced, rates = price_rows(rows, book, book.model_map(raws), keep=[POSITION])
     priced = priced.with_columns(
         *_cost_exprs(options.cost_mode),
         pl.col("ts").dt.convert_time_zone(month.timezone).dt.date().alias("day"),
@@ -292,6 +314,8 @@ class _Rows:
     lookups: dict[str, tuple[pl.Series, str]] = field(default_factory=dict)
     #: Integer columns held in a narrower type: name -> their own type.
     narrowed: dict[str, pl.DataType] = field(default_factory=dict)
+    #: The columns left in the store, by position (see ``DetectContext.stored``).
+    stored: pl.LazyFrame | None = None
 
     def requests(self) -> pl.LazyFrame:
         """The request rows, every column as the detectors expect it (lazily: a query
@@ -331,25 +355,39 @@ def _month(
     columns are dropped as soon as the cube is summed. When the rules read only some keys
     of ``tags``, the rows hold a code per distinct ``tags`` value; those keys are read
     from each distinct value once (:func:`_tag_lookups`), not from millions of rows.
+
+    Text that differs on nearly every request (``record_id``, ``prompt_hash``) took more
+    than half of what the rows held, and more of the memory its pass peaked at: when the
+    rules allow (``RuleInputs.stored``), it is not held at all. The rows are numbered by
+    their place in the store's parts (:data:`POSITION`), and the few rows that need such
+    text (the flagged ones, the prompts sent more than once) read it from the store by
+    that number; a detector that groups by it gets a 64-bit hash of it instead.
     """
-    priced, rates = _priced_rows(store, manifest, book, options)
     if not options.rules:
+        priced, _ = _priced_rows(store, manifest, book, options)
         return _cube(priced).collect(engine="streaming"), None
+    priced, rates = _priced_rows(store, manifest, book, options, positions=True)
     wide = priced.collect_schema()
-    available = [c for c in wide.names() if c != RATE_CODE]
+    available = [c for c in wide.names() if c not in (RATE_CODE, POSITION)]
     inputs = input_columns(options.rules, [*available, *RATE_COLUMNS.values()])
     for_rules = list(dict.fromkeys(["granularity", *inputs.columns]))
     rate_columns = [c for c in for_rules if c in RATE_COLUMNS.values()]
-    whole = [c for c in for_rules if c not in rate_columns]
+    whole = [c for c in for_rules if c not in rate_columns and c not in inputs.stored]
     cube_only = [c for c in [*_CUBE_KEYS, *_CUBE_SUMS] if c not in whole]
-    stored = _stored_rows(store, manifest, options.month)
-    stored_names = set(stored.collect_schema().names())
+    as_stored = _stored_rows(store, manifest, options.month)
+    stored_names = set(as_stored.collect_schema().names())
     integers = [c for c in [*whole, *cube_only] if wide[c].is_integer() and c in stored_names]
-    narrow_integers = _narrowest(stored, integers)
+    narrow_integers = _narrowest(as_stored, integers)
     lookups: dict[str, tuple[pl.Series, str]] = {
         c: (rates.get_column(c), RATE_CODE) for c in rate_columns
     }
-    extra = [pl.col(RATE_CODE)] if rate_columns else []
+    # Each request's position, a column of its own: the detectors name the requests they
+    # flag by it, a filter on it reads the flagged rows before anything is restored, and
+    # the columns left in the store are read back by it.
+    extra = [pl.col(POSITION)]
+    extra += [stored_hash(pl.col(name)).alias(hash_of(name)) for name in inputs.hashed]
+    if rate_columns:
+        extra.append(pl.col(RATE_CODE))
     if inputs.tag_keys and "tags" not in whole:
         # The distinct tags alone, numbered from 0.
         # Only tags that can hold a key read get a code; the others read null for every key.
@@ -363,14 +401,16 @@ def _month(
         rows = rows.with_columns(tags.to_physical())
         lookups |= _tag_lookups(_dictionary(tags), inputs.tag_keys, "_tags")
     codes = list(dict.fromkeys(code for _, code in lookups.values()))
-    names = [*whole, *codes]
+    names = [POSITION, *whole, *[hash_of(name) for name in inputs.hashed], *codes]
     schema = rows.schema
     for name in whole:
         dtype = schema[name]
         if isinstance(dtype, pl.Categorical):
             # Held as its code (below), read by this dictionary.
             lookups[name] = (dtype.categories.to_series().alias(name), f"_{name}")
-    narrow = _narrowest(rows, [name for name in names if name not in narrow_integers])
+    narrow = _narrowest(
+        rows, [name for name in names if name not in narrow_integers and name != POSITION]
+    )
     narrowed = {
         name: wide[name]
         for name in whole
@@ -386,10 +426,13 @@ def _month(
             code = column.to_physical().cast(narrow[name], wrap_numerical=True)
             column = code.alias(f"_{name}") if name in lookups else code
         columns.append(column)
-    # Each request's position, a column of its own: the detectors name the requests they flag
-    # by it, and a filter on it reads the flagged rows before anything is restored.
-    frame = pl.DataFrame(columns).with_row_index(POSITION)
-    return cube, _Rows(frame, lookups, narrowed)
+    frame = pl.DataFrame(columns)
+    stored = None
+    if inputs.stored:
+        # Read by position: the same parts, in the same order, numbered the same way.
+        scan = store.scan(options.month.storage_months(), manifest, row_index=POSITION)
+        stored = scan.select(POSITION, *inputs.stored)
+    return cube, _Rows(frame, lookups, narrowed, stored)
 
 
 def _held_rows(
@@ -516,8 +559,8 @@ def _detect(rows: _Rows | None, options: ReportOptions, book: PriceBook) -> list
     memory at a time), as plans whose findings and records read those few rows only."""
     if rows is None:
         return []
-    plans = plan(rows.requests(), options.rules, DetectContext(book=book))
-    return [rule_plan.collected() for rule_plan in plans]
+    plans = plan(rows.requests(), options.rules, DetectContext(book=book, stored=rows.stored))
+    return collected(plans)
 
 
 def _source_ranks() -> pl.LazyFrame:
