@@ -35,8 +35,9 @@ from audit.detectors.base import (
     stored_hash,
 )
 from audit.detectors.regeneration import _prompt_key
-from audit.detectors.run import Flagged, input_columns, plan
+from audit.detectors.run import Flagged, collected, input_columns, plan
 from audit.detectors.where import glob_to_regex, row_field
+from audit.errors import StoreError
 from audit.money import MONEY
 from audit.pricing import PriceBook
 
@@ -432,6 +433,22 @@ def test_columns_left_in_the_store_change_nothing(
     got = flagged(book, held, the_rule, eager=eager, stored=stored)
     assert expected.height > 0
     assert_frame_equal(got.select(columns), expected.select(columns))
+
+
+@pytest.mark.parametrize("case", ["regeneration", "stale-key"])
+def test_rows_gone_from_the_store_stop_the_report_rather_than_lose_ids(
+    book: PriceBook, case: str
+) -> None:
+    the_rule, _, _ = CASES[case]
+    rows = priced(book, requests(7))
+    inputs = input_columns([the_rule], rows.collect_schema().names())
+    held, stored = in_store(rows, inputs.stored, inputs.hashed)
+    gone = stored.filter(pl.col(POSITION) % 2 == 0)
+    with pytest.raises(StoreError, match="vanished from the store while the report read it"):
+        flagged(book, held, the_rule, eager=True, stored=gone)
+    with pytest.raises(StoreError, match="vanished from the store"):
+        # Regeneration reads prompts while it plans, the framework ids when it collects.
+        collected(plan(held, [the_rule], DetectContext(book=book, stored=gone)))
 
 
 def test_retry_storm_without_room_for_places_follows_windows(

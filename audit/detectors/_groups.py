@@ -15,7 +15,7 @@ from typing import Final
 
 import polars as pl
 
-from audit.detectors.base import POSITION, DetectContext, code_of
+from audit.detectors.base import POSITION, DetectContext, code_of, read_stored
 from audit.detectors.where import FIELDS, field_expr, row_field
 from audit.errors import ConfigError
 
@@ -196,9 +196,8 @@ def with_stored(rows: pl.LazyFrame, ctx: DetectContext, names: Sequence[str]) ->
     if ctx.stored is None:
         raise AssertionError(f"the rows carry neither {wanted} nor a store to read them from")
     found = rows.collect(engine=ENGINE)
-    positions = found.get_column(POSITION)
-    read = ctx.stored.filter(pl.col(POSITION).is_in(positions.implode())).select(POSITION, *wanted)
-    return found.lazy().join(read, on=POSITION, how="left", maintain_order="left")
+    read = read_stored(ctx.stored, found.get_column(POSITION), wanted)
+    return found.join(read, on=POSITION, how="left", maintain_order="left").lazy()
 
 
 def in_shared_groups(rows: pl.LazyFrame, group: Sequence[pl.Expr]) -> pl.LazyFrame:

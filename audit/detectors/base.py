@@ -16,6 +16,7 @@ them by :data:`POSITION`; the framework then fetches the rest of those requests'
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, ClassVar
@@ -23,6 +24,7 @@ from typing import Any, ClassVar
 import polars as pl
 
 from audit.detectors.where import field_expr, tag_key
+from audit.errors import StoreError
 from audit.pricing import PriceBook
 
 SEVERITIES = ("low", "medium", "high")
@@ -106,6 +108,25 @@ class DetectContext:
     #: is given rows without such a column, with its :func:`hash_of` instead; the framework
     #: reads them for the flagged requests itself.
     stored: pl.LazyFrame | None = None
+
+
+def read_stored(stored: pl.LazyFrame, positions: pl.Series, names: Sequence[str]) -> pl.DataFrame:
+    """``names`` of the rows at ``positions`` (with :data:`POSITION`), from ``stored``
+    (:attr:`DetectContext.stored`), in one scan.
+
+    Committed parts never change, so every position is found; should one not be (the
+    store deleted or replaced under a running report), the report stops rather than show
+    findings without their ids.
+    """
+    wanted = positions.unique()
+    rows = stored.filter(pl.col(POSITION).is_in(wanted.implode()))
+    read = rows.select(POSITION, *names).collect(engine="streaming")
+    if read.height != wanted.len():
+        raise StoreError(
+            f"{wanted.len() - read.height} of the month's rows vanished from the store "
+            "while the report read it; run the report again"
+        )
+    return read
 
 
 #: The columns :func:`caller` reads.

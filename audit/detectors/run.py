@@ -23,6 +23,7 @@ from audit.detectors.base import (
     Detector,
     Rule,
     field_columns,
+    read_stored,
 )
 from audit.detectors.where import spec_fields, tag_key
 from audit.money import MONEY, format_usd, json_number, to_decimal
@@ -74,9 +75,8 @@ def collected(plans: Sequence[RulePlan]) -> list[RulePlan]:
     read = None
     if needing and (stored := needing[0][1].stored) is not None:
         names = dict.fromkeys(name for _, f in needing for name in f.from_store)
-        positions = pl.concat([held[i].get_column(POSITION) for i, _ in needing]).unique()
-        rows = stored.filter(pl.col(POSITION).is_in(positions.implode()))
-        read = rows.select(POSITION, *names).collect(engine="streaming")
+        positions = pl.concat([held[i].get_column(POSITION) for i, _ in needing])
+        read = read_stored(stored, positions, list(names))
     out = []
     for i, rule_plan in enumerate(plans):
         flagged = rule_plan.flagged
@@ -169,9 +169,7 @@ class Flagged:
         by position, these among them) or read now, and :meth:`_finished`."""
         if self.from_store and self.stored is not None:
             if read is None:
-                positions = held.get_column(POSITION).implode()
-                stored = self.stored.filter(pl.col(POSITION).is_in(positions))
-                read = stored.select(POSITION, *self.from_store).collect(engine="streaming")
+                read = read_stored(self.stored, held.get_column(POSITION), self.from_store)
             read = read.select(POSITION, *self.from_store)
             held = held.join(read, on=POSITION, how="left", maintain_order="left")
         return self._finished(held.lazy()).collect()
