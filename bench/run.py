@@ -561,6 +561,11 @@ class Bench:
                 case, size, "report finishes well under a minute (< 60 s)",
                 report_rules.wall < 60, f"{report_rules.wall:.2f} s with rules",
             )  # fmt: skip
+            if (report_rss := report_rules.rss_mib) is not None:
+                res.check(
+                    case, size, "report peak RSS < 4 GiB (the ingest's bound)",
+                    report_rss < 4096, f"{report_rss / 1024:.2f} GiB with rules",
+                )  # fmt: skip
             res.check(
                 case, size, "all rules run in seconds (rules − no-rules < 10 s)",
                 detectors < 10, f"{detectors:.2f} s for {len(report['findings']) if report else 0} "
