@@ -472,7 +472,7 @@ def test_text_stays_in_the_store_unless_a_rule_reads_it_for_every_request() -> N
     assert {"record_id", "prompt_hash"} <= set(inputs.columns)
     by_where = _rule(
         {
-            "id": "hashed-only",
+            "id": "with-a-prompt",
             "detector": "filter",
             "where": [{"field": "prompt_hash", "op": "present"}],
             "params": {"savings": "cost_usd"},
