@@ -30,11 +30,13 @@ from audit.sources import ReadOptions, Sample, SourceAdapter, detect
 from audit.sources.base import GZIP_MAGIC
 from audit.store import Store, StoreWriter, fault_point
 
-#: Rows buffered in memory before they are written as parts (bounds peak memory). A stored
-#: row takes about 500 bytes in memory and the flush briefly holds it twice; at 100k rows
-#: the peak of a 10M-row CSV ingest fell from ~780 to ~640 MiB against 250k, in the same
-#: time, with 86 parts in the month instead of 37 (the report reads them as fast).
-FLUSH_ROWS = 100_000
+#: Rows of a big (streamed) file buffered in memory before they are written as parts
+#: (bounds peak memory). A stored row takes about 500 bytes in memory and the flush briefly
+#: holds it twice; at 100k rows the peak of a 10M-row CSV ingest fell from ~780 to ~640 MiB
+#: against 250k, in the same time, with 86 parts in the month instead of 37 (the report
+#: reads them as fast); at 50k to ~600 MiB (1M rows: 513 -> 458 MiB, 3 interleaved runs),
+#: again in the same time. Small files are written per batch instead (see BATCH_ROWS).
+FLUSH_ROWS = 50_000
 #: Files up to this size are batched with other files of the same batchable format.
 BATCH_FILE_BYTES = 16 * 1024 * 1024
 #: A batch is mapped and committed once it holds this many extracted rows, bytes or files;
