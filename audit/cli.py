@@ -168,10 +168,11 @@ def ingest_cmd(
         str | None,
         typer.Option(
             "--modified-since",
-            metavar="YYYY-MM[-DD]|last",
+            metavar="YYYY-MM[-DD]|last|this",
             help="Skip, unread, files last modified before this day or month (local midnight "
-            "in the config's timezone; 'last' = start of the previous month). Skipped files "
-            "are listed and not recorded: a later run without it still loads them.",
+            "in the config's timezone; 'last' / 'this' = start of the previous / current "
+            "month). Skipped files are listed and not recorded: a later run without it still "
+            "loads them.",
         ),
     ] = None,
 ) -> None:
