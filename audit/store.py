@@ -5,6 +5,7 @@ Layout under the store root (default ``./.tokaudit``)::
     manifest.json                    the commit point: which parts and source files exist
     data/month=YYYY-MM/part-N.parquet canonical rows, never rewritten once committed
     rejects/part-N.parquet           rejected input rows (file, line, reason — no content)
+    files/records-N.jsonl            one line per ingested source file, appended at commits
     lock                             held by a writer for the whole ingest
 
 A writer writes parts to temporary names, renames them into place, and only then replaces
@@ -13,6 +14,12 @@ manifest lists, so a crash at any point leaves the previous committed state inta
 part written but never committed is invisible (and removed by the next writer). Every row
 is unique on ``record_id`` within its month: a writer anti-joins new rows against the
 month's committed ids before writing, which makes ingest at-least-once *with* dedup.
+
+The source files' records live in an append-only log beside the manifest, which names the
+log and how many of its bytes are committed: a store ingested into monthly for years holds
+tens of thousands of records, and rewriting all of them at every commit made a month's
+ingest slower with every year of history. Bytes past the committed length (a run killed
+between appending and committing) are ignored by readers and cut off by the next writer.
 """
 
 from __future__ import annotations
@@ -34,10 +41,16 @@ from audit.errors import StoreError
 from audit.schema import REJECT_SCHEMA, canonical_schema, empty_frame
 
 MANIFEST = "manifest.json"
+FILE_LOG_DIR = "files"
 #: Names a crash point for the crash-safety tests (see :func:`fault_point`).
 FAULT_ENV = "TOKAUDIT_FAULT"
-SCHEMA_ID = "tokaudit.store/1"
+SCHEMA_ID = "tokaudit.store/2"
+#: Stores whose manifest holds every file record inline. Read as they are; the next commit
+#: moves the records to a log and writes :data:`SCHEMA_ID`.
+LEGACY_SCHEMAS = ("tokaudit.store/1",)
 DEFAULT_STORE = ".tokaudit"
+#: What to do about a store whose committed metadata is damaged: the exports are the source.
+DAMAGED_HINT = "restore the store from a backup, or move it aside and ingest the exports again"
 
 
 def fault_point(name: str) -> None:
@@ -89,59 +102,58 @@ class Manifest:
         default_factory=dict
     )  # path -> unreadable/unrecognised
     next_part: int = 1
+    #: Where ``files`` is kept: ``{path, bytes, lines}``, the committed length of the log.
+    #: None until the first record is committed (and for a legacy store, until its next
+    #: commit moves the records out of the manifest).
+    file_log: dict[str, Any] | None = None
     _by_stat: dict[tuple[Any, Any, Any], str] | None = field(
         default=None, repr=False, compare=False
     )
-    #: The records of ``files`` already encoded (see :meth:`to_json`): their digests and
-    #: their JSON. Records are only ever added or replaced (:meth:`record_file`).
-    _encoded: tuple[frozenset[str], bytes] | None = field(default=None, repr=False, compare=False)
+    #: Records added or replaced since the last commit, in the order they came.
+    _pending: dict[str, None] = field(default_factory=dict, repr=False, compare=False)
 
     def to_json(self) -> bytes:
-        """The manifest as written on every commit.
+        """The manifest as written on every commit: small, whatever the history.
 
-        It lists every source file ever ingested: a year of monthly Claude Code trees is
-        some 36,000 records, 14 MB of JSON that took 0.1 s of the C encoder to write, on
-        every commit (dozens per run: a month's tree ingested 60% slower than into an empty
-        store). A record once written does not change, so each is encoded once: a commit
-        encodes only the records added since the one before, after the others (each
-        commit's in digest order). Compact, so the C encoder does it.
+        The file records are not in it (see :meth:`StoreWriter.commit`), only the length of
+        their log that this commit vouches for.
         """
         body = {
             "schema": SCHEMA_ID,
             "next_part": self.next_part,
+            "file_log": self.file_log,
             "parts": self.parts,
             "rejects": self.rejects,
             "problems": self.problems,
         }
-        rest = json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
-        if self._encoded is None:
-            self._encoded = (frozenset(self.files), _records_json(self.files, sorted(self.files)))
-        known, encoded = self._encoded
-        new = set(self.files) - known
-        if new:
-            added = _records_json(self.files, sorted(new))
-            encoded = b",".join(part for part in (encoded, added) if part)
-            self._encoded = (known | new, encoded)
-        # "files" sorts first among the keys; one copy of the 14 MB, not one per step.
-        return b"".join((b'{"files":{', encoded, b"},", rest[1:]))
+        return json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
 
     @classmethod
     def from_json(cls, data: bytes, path: Path) -> Manifest:
+        """The manifest without its file records, unless a legacy manifest holds them inline.
+
+        :meth:`Store.manifest` reads the records from the log this names.
+        """
         try:
             body = json.loads(data)
         except ValueError as exc:
             raise StoreError(f"manifest is not valid JSON: {exc}", path=path) from exc
-        if not isinstance(body, dict) or body.get("schema") != SCHEMA_ID:
+        schema = body.get("schema") if isinstance(body, dict) else None
+        if schema != SCHEMA_ID and schema not in LEGACY_SCHEMAS:
             raise StoreError(
                 f"not a tokaudit store manifest (expected schema {SCHEMA_ID})", path=path
             )
-        return cls(
+        manifest = cls(
             files=dict(body.get("files", {})),
             parts=list(body.get("parts", [])),
             rejects=list(body.get("rejects", [])),
             problems=dict(body.get("problems", {})),
             next_part=int(body.get("next_part", 1)),
+            file_log=body.get("file_log"),
         )
+        if schema in LEGACY_SCHEMAS:
+            manifest._pending = dict.fromkeys(manifest.files)  # all to the log at next commit
+        return manifest
 
     def months(self) -> list[str]:
         """Months with committed rows, ascending."""
@@ -160,22 +172,46 @@ class Manifest:
     def record_file(self, digest: str, record: dict[str, Any]) -> None:
         """Add or replace a source file's record, keeping the lookup index exact."""
         previous = self.files.get(digest)
-        if self._encoded is not None and digest in self._encoded[0]:
-            self._encoded = None  # a record encoded already changes: encode them all again
         if self._by_stat is not None:
             if previous is not None:
                 self._by_stat.pop(_stat_key(previous), None)
             self._by_stat[_stat_key(record)] = digest
         self.files[digest] = record
+        self._pending.pop(digest, None)
+        self._pending[digest] = None  # re-appended: the log's last line for a digest wins
+
+    def take_pending(self) -> list[str]:
+        """The digests whose records the log lacks, oldest first; none are left pending."""
+        pending, self._pending = list(self._pending), {}
+        return pending
 
 
-def _records_json(files: dict[str, dict[str, Any]], digests: list[str]) -> bytes:
-    """``files``' records of ``digests`` as the members of a JSON object, in that order."""
-    members = (
-        json.dumps(digest) + ":" + json.dumps(files[digest], sort_keys=True, separators=(",", ":"))
+def encode_records(files: dict[str, dict[str, Any]], digests: list[str]) -> bytes:
+    """Log lines for ``files``' records of ``digests``: ``[digest, record]``, one per line.
+
+    ASCII-only compact JSON never contains a raw newline, so lines are records.
+    """
+    return b"".join(
+        json.dumps([digest, files[digest]], sort_keys=True, separators=(",", ":")).encode() + b"\n"
         for digest in digests
     )
-    return ",".join(members).encode()
+
+
+def decode_records(data: bytes, path: Path) -> dict[str, dict[str, Any]]:
+    """The records of a log's committed bytes; a digest's last line wins.
+
+    Parsed as one JSON array (one call into the C decoder, not one per line): a year of
+    history is tens of thousands of lines, read by every ingest and report.
+    """
+    if not data:
+        return {}
+    try:
+        pairs = json.loads(b"[" + data.rstrip(b"\n").replace(b"\n", b",") + b"]")
+        return {str(digest): dict(record) for digest, record in pairs}
+    except (ValueError, TypeError) as exc:
+        raise StoreError(
+            f"file record log is damaged: {exc}", path=path, hint=DAMAGED_HINT
+        ) from exc
 
 
 def _stat_key(record: dict[str, Any]) -> tuple[Any, Any, Any]:
@@ -197,16 +233,52 @@ class Store:
         return self.manifest_path.is_file()
 
     def manifest(self) -> Manifest:
-        """The committed state; an absent store reads as empty."""
-        if not self.exists():
-            return Manifest()
+        """The committed state, file records included; an absent store reads as empty."""
+        for attempt in (1, 2):
+            if not self.exists():
+                return Manifest()
+            try:
+                data = self.manifest_path.read_bytes()
+            except OSError as exc:
+                raise StoreError(
+                    f"cannot read manifest: {exc.strerror}", path=self.manifest_path
+                ) from exc
+            manifest = Manifest.from_json(data, self.manifest_path)
+            try:
+                return self._with_records(manifest)
+            except FileNotFoundError as exc:
+                # Once: a writer may have compacted the log and committed between our two
+                # reads, and the manifest now names the new log.
+                if attempt == 2:
+                    raise StoreError(
+                        "the file record log the manifest names is missing",
+                        path=exc.filename,
+                        hint=DAMAGED_HINT,
+                    ) from exc
+        raise AssertionError("unreachable")
+
+    def _with_records(self, manifest: Manifest) -> Manifest:
+        """``manifest`` with the committed records of its log (bytes past them are not)."""
+        log = manifest.file_log
+        if log is None:
+            return manifest
+        path = self.root / str(log["path"])
+        committed = int(log["bytes"])
         try:
-            data = self.manifest_path.read_bytes()
+            with path.open("rb") as handle:
+                data = handle.read(committed)
+        except FileNotFoundError:
+            raise
         except OSError as exc:
+            raise StoreError(f"cannot read file record log: {exc.strerror}", path=path) from exc
+        if len(data) < committed:
             raise StoreError(
-                f"cannot read manifest: {exc.strerror}", path=self.manifest_path
-            ) from exc
-        return Manifest.from_json(data, self.manifest_path)
+                f"file record log is cut short: {len(data)} of {committed} committed bytes",
+                path=path,
+                hint=DAMAGED_HINT,
+            )
+        manifest.files = decode_records(data, path)
+        return manifest
 
     def scan(
         self,
@@ -300,13 +372,18 @@ class StoreWriter:
         self._known: dict[str, _MonthIds] = {}
 
     def remove_orphans(self) -> None:
-        """Delete part files a crashed writer left behind without committing them."""
+        """Delete what a crashed writer left behind without committing it."""
         for stale in self.store.root.glob(f".{MANIFEST}.*.tmp"):
             with contextlib.suppress(OSError):
                 stale.unlink()
         listed = {part["path"] for part in self.manifest.parts}
         listed |= {item["path"] for item in self.manifest.rejects}
-        for folder in ("data", "rejects"):
+        log = self.manifest.file_log
+        if log is not None:
+            listed.add(log["path"])
+            with contextlib.suppress(OSError), (self.store.root / log["path"]).open("r+b") as file:
+                file.truncate(int(log["bytes"]))  # what a killed run appended, never committed
+        for folder in ("data", "rejects", FILE_LOG_DIR):
             base = self.store.root / folder
             if not base.is_dir():
                 continue
@@ -419,4 +496,49 @@ class StoreWriter:
 
     def commit(self) -> None:
         """Make everything appended so far visible, atomically."""
+        replaced = self._write_records()
         atomic_write_bytes(self.store.manifest_path, self.manifest.to_json())
+        if replaced is not None:
+            with contextlib.suppress(OSError):
+                (self.store.root / replaced).unlink()
+
+    def _write_records(self) -> str | None:
+        """Append the records added since the last commit to the log, before the manifest.
+
+        The manifest written next vouches for the new length; until it is, readers stop at
+        the old one. The log is written afresh instead (returning the old log's path, to
+        delete once committed) when there is none yet, when a legacy manifest held the
+        records, or when lines of replaced records outnumber the live ones.
+        """
+        manifest = self.manifest
+        digests = manifest.take_pending()
+        if not digests:
+            return None
+        log = manifest.file_log
+        live = len(manifest.files)
+        if log is None or int(log["lines"]) + len(digests) > 2 * live:
+            relative = f"{FILE_LOG_DIR}/records-{manifest.next_part:06d}.jsonl"
+            manifest.next_part += 1
+            data = encode_records(manifest.files, sorted(manifest.files))
+            atomic_write_bytes(self.store.root / relative, data)
+            manifest.file_log = {"path": relative, "bytes": len(data), "lines": live}
+            return None if log is None else str(log["path"])
+        data = encode_records(manifest.files, digests)
+        path = self.store.root / str(log["path"])
+        try:
+            with path.open("r+b") as handle:
+                handle.seek(int(log["bytes"]))
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+        except OSError as exc:
+            raise StoreError(
+                f"cannot append to file record log: {exc.strerror}", path=path
+            ) from exc
+        fault_point("file-log-appended")
+        manifest.file_log = {
+            "path": log["path"],
+            "bytes": int(log["bytes"]) + len(data),
+            "lines": int(log["lines"]) + len(digests),
+        }
+        return None

@@ -1,11 +1,12 @@
 """Does a monthly ingest stay as fast when the store already holds years of history?
 
-The store's manifest lists every source file ever ingested and is rewritten at every
-commit, so its size is the part of an ingest that grows with history rather than with the
-month. This times ``tokaudit ingest`` of one tree into an empty store and into a store whose
-manifest already holds ``--records`` file records of earlier months (synthetic: a copy of a
-real record per earlier file, paths and digests made unique), interleaved, in fresh
-processes, and prints wall time and peak RSS for each.
+The store lists every source file ever ingested, so the file records are the part of an
+ingest that grows with history rather than with the month. This times ``tokaudit ingest``
+of one tree into an empty store and into a store already holding ``--records`` file
+records of earlier months (synthetic: a copy of a real record per earlier file, paths and
+digests made unique; written through the store's own writer, so the ``audit`` package this
+interpreter imports must be the measured one), interleaved, in fresh processes, and prints
+wall time and peak RSS for each.
 
     python bench/history.py bench/data/claude-code-200k/projects --records 36000 --runs 2
 
@@ -28,8 +29,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from run import gnu_time, measure  # bench/ is not a package: imported by path
 
 
-def history_manifest(records: int) -> dict[str, Any]:
-    """A committed, empty store's manifest holding ``records`` earlier file records."""
+def history_records(records: int) -> dict[str, dict[str, Any]]:
+    """``records`` file records of earlier months, as an ingest writes them."""
     files = {}
     for index in range(records):
         digest = hashlib.sha256(f"earlier-{index}".encode()).hexdigest()
@@ -47,14 +48,21 @@ def history_manifest(records: int) -> dict[str, Any]:
             "rows_rejected": 0,
             "size": 500_000 + index,
         }
-    return {
-        "files": files,
-        "next_part": 1,
-        "parts": [],
-        "problems": {},
-        "rejects": [],
-        "schema": "tokaudit.store/1",
-    }
+    return files
+
+
+def seed(store: Path, files: dict[str, dict[str, Any]]) -> None:
+    """A committed store holding ``files`` and no rows, written by the code under test.
+
+    Through its own writer, so the store is in the format that version reads (the first
+    commit of an older format would otherwise rewrite it inside the timed ingest).
+    """
+    from audit.store import Store
+
+    with Store(store).writer() as writer:
+        for digest, record in files.items():
+            writer.record_file(digest, record)
+        writer.commit()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -66,9 +74,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=2, help="runs of each, interleaved")
     parser.add_argument("--tokaudit", default=shutil.which("tokaudit") or "tokaudit")
     args = parser.parse_args(argv)
-    manifest = json.dumps(history_manifest(args.records), separators=(",", ":"))
+    files = history_records(args.records)
+    size = len(json.dumps(files, separators=(",", ":")))
     timer = gnu_time()
-    print(f"manifest with {args.records:,} earlier records: {len(manifest) / 2**20:.1f} MiB")
+    print(f"{args.records:,} earlier file records: {size / 2**20:.1f} MiB of JSON")
     print(f"{'store':<28} {'run':>3} {'wall s':>8} {'peak RSS MiB':>13}")
     with tempfile.TemporaryDirectory(prefix="tokaudit-history-") as scratch:
         for run in range(1, args.runs + 1):
@@ -76,8 +85,7 @@ def main(argv: list[str] | None = None) -> int:
                 store = Path(scratch) / "store"
                 shutil.rmtree(store, ignore_errors=True)
                 if seeded:
-                    store.mkdir()
-                    (store / "manifest.json").write_text(manifest)
+                    seed(store, files)
                 done = measure(
                     [args.tokaudit, "ingest", str(args.tree), "--store", str(store)], timer=timer
                 )

@@ -16,7 +16,7 @@ import audit.store as store_module
 from audit.errors import ExitCode, UsageError
 from audit.ingest import ingest
 from audit.period import parse_since
-from audit.store import Manifest, Store
+from audit.store import Store
 
 from conftest import FIXTURES, modified, write
 
@@ -73,7 +73,6 @@ def test_grown_file_and_overlapping_exports_add_only_new_rows(tmp_path: Path, st
 def test_dedup_against_the_store_is_exact_even_when_id_hashes_collide(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, collide: bool
 ) -> None:
-    import audit.store as store_module
 
     if collide:  # every id gets the same hash: only the exact check tells them apart
         monkeypatch.setattr(
@@ -158,65 +157,6 @@ def test_symlink_loop_does_not_hang(tmp_path: Path, store: Store) -> None:
     write(folder / "log.jsonl", jsonl([request(3)]))
     (folder / "again").symlink_to(folder, target_is_directory=True)
     assert [f.status for f in ingest([folder], store).files] == ["loaded"]
-
-
-_RECORDS = st.dictionaries(
-    st.sampled_from(["path", "size", "months", "format", 'é "x"']),
-    st.one_of(st.integers(), st.text(max_size=5), st.lists(st.text(max_size=3), max_size=2)),
-    max_size=4,
-)
-
-
-@settings(max_examples=60, deadline=None)
-@given(
-    start=st.dictionaries(st.text("abc", min_size=1, max_size=3), _RECORDS, max_size=5),
-    steps=st.lists(
-        st.one_of(
-            st.tuples(st.just("record"), st.text("abcd", min_size=1, max_size=3), _RECORDS),
-            st.tuples(st.just("commit"), st.just(""), st.just({})),
-        ),
-        max_size=12,
-    ),
-)
-def test_the_manifest_written_at_each_commit_holds_every_file_record(
-    start: dict[str, dict[str, object]], steps: list[tuple[str, str, dict[str, object]]]
-) -> None:
-    manifest = Manifest(files=dict(start), next_part=3)
-    expected = dict(start)
-    for action, digest, record in [*steps, ("commit", "", {})]:
-        if action == "record":
-            manifest.record_file(digest, record)
-            expected[digest] = record
-            continue
-        written = json.loads(manifest.to_json())
-        assert written["files"] == expected
-        assert written["next_part"] == 3
-        assert Manifest.from_json(manifest.to_json(), Path("m")).files == expected
-
-
-def test_each_file_record_is_encoded_once_across_commits(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    encoded: list[str] = []
-    original = store_module._records_json
-
-    def counting(files: dict[str, dict[str, object]], digests: list[str]) -> bytes:
-        encoded.extend(digests)
-        return original(files, digests)
-
-    monkeypatch.setattr(store_module, "_records_json", counting)
-    old = {f"{i:064x}": {"path": f"/old/{i}", "size": i} for i in range(1000)}
-    manifest = Manifest.from_json(Manifest(files=old).to_json(), Path("m"))
-    encoded.clear()
-    manifest.to_json()  # a run's first commit encodes what it started with, once
-    assert len(encoded) == 1000
-    for i in range(3):  # later commits only what each adds
-        manifest.record_file(f"new{i}", {"path": f"/new/{i}"})
-        manifest.to_json()
-    assert encoded[1000:] == ["new0", "new1", "new2"]
-    manifest.record_file(f"{0:064x}", {"path": "/moved"})  # a record replaced: all again
-    assert json.loads(manifest.to_json())["files"][f"{0:064x}"] == {"path": "/moved"}
-    assert len(encoded) == 1003 + 1003
 
 
 def test_uncommitted_parts_are_invisible_and_cleaned_up(tmp_path: Path, store: Store) -> None:

@@ -101,7 +101,14 @@ def clean(exports: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, 
 
 
 @pytest.mark.parametrize(
-    "point", ["part-temp", "part-written", "before-replace:manifest.json", "between-files"]
+    "point",
+    [
+        "part-temp",
+        "part-written",
+        "file-log-appended",
+        "before-replace:manifest.json",
+        "between-files",
+    ],
 )
 def test_killed_at_each_commit_point_then_rerun_matches_a_clean_run(
     exports: Path, clean: dict[str, Any], tmp_path: Path, point: str
@@ -148,9 +155,9 @@ def test_two_overlapping_ingests_never_double_count(
     _, second_err = second.communicate(timeout=300)
     assert (first.returncode, second.returncode) == (0, 0), (first_err + second_err).decode()
     assert state(store) == clean
-    manifest = json.loads((store / "manifest.json").read_text())
-    assert len(manifest["files"]) == FILES  # each source file recorded once
-    paths = [part["path"] for part in manifest["parts"]]
+    manifest = Store(store).manifest()
+    assert len(manifest.files) == FILES  # each source file recorded once
+    paths = [part["path"] for part in manifest.parts]
     assert len(paths) == len(set(paths))
 
 
@@ -400,7 +407,9 @@ def test_planted_secrets_never_reach_the_store_or_any_output(tmp_path: Path) -> 
     for parquet in store.rglob("*.parquet"):
         frame = pl.read_parquet(parquet)
         stored_text += [str(v) for c in frame.columns for v in frame[c].to_list()]
-    everything = "\n".join([*outputs, *stored_text, (store / "manifest.json").read_text()])
+    metadata = [path.read_text() for path in store.rglob("*.json*")]  # manifest, record log
+    assert len(metadata) == 2
+    everything = "\n".join([*outputs, *stored_text, *metadata])
     for secret in SECRETS:
         assert secret not in everything
         assert secret[-12:-4] not in everything  # not even the middle of it
