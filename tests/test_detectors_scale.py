@@ -22,7 +22,9 @@ import pytest
 from polars.testing import assert_frame_equal
 
 import audit.detectors._groups as groups_module
+import audit.detectors.base as base_module
 import audit.detectors.retry_storm as retry_storm_module
+import audit.detectors.run as run_module
 from audit.detectors._groups import PROMPT_TOKENS, group_label, robust_limit
 from audit.detectors.base import (
     POSITION,
@@ -432,6 +434,43 @@ def test_columns_left_in_the_store_change_nothing(
         monkeypatch.setattr(groups_module, "_group_hash", lambda group: pl.lit(7, dtype=pl.UInt64))
     got = flagged(book, held, the_rule, eager=eager, stored=stored)
     assert expected.height > 0
+    assert_frame_equal(got.select(columns), expected.select(columns))
+
+
+@pytest.mark.parametrize("size", [False, True], ids=["hash", "hash-or-size"])
+@pytest.mark.parametrize("marked", [True, False], ids=["marked", "unmarked"])
+def test_regeneration_reads_prompt_hashes_from_the_store_once(
+    book: PriceBook, marked: bool, size: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Once while it plans, for the repeats and the marked requests together; the findings
+    show the hashes it returns instead of the framework reading the column again."""
+    the_rule = bundled(
+        "regeneration",
+        window_minutes=3,
+        count_marked_outcome=marked,
+        match_size_without_hash=size,
+    )
+    rows = priced(book, requests(8))
+    expected = flagged(book, rows, the_rule, eager=True)
+    inputs = input_columns([the_rule], rows.collect_schema().names())
+    held, stored = in_store(rows, inputs.stored, inputs.hashed)
+    reads: list[list[str]] = []
+    original = base_module.read_stored
+
+    def spy(stored: pl.LazyFrame, positions: pl.Series, names: Sequence[str]) -> pl.DataFrame:
+        reads.append(list(names))
+        return original(stored, positions, names)
+
+    monkeypatch.setattr(groups_module, "read_stored", spy)
+    monkeypatch.setattr(run_module, "read_stored", spy)
+    got = flagged(book, held, the_rule, eager=True, stored=stored)
+    assert reads == [["prompt_hash"], ["record_id"]]
+    columns = ["record_id", "prompt_hash", "outcome", "_prompt_key", "savings_usd"]
+    assert expected.get_column("prompt_hash").null_count() < expected.height
+    if marked:  # some requests are flagged only for their outcome: their hashes too
+        unmarked = bundled("regeneration", window_minutes=3, match_size_without_hash=size)
+        unmarked.params["count_marked_outcome"] = False
+        assert flagged(book, rows, unmarked, eager=True).height < expected.height
     assert_frame_equal(got.select(columns), expected.select(columns))
 
 
