@@ -329,20 +329,23 @@ class _Run:
         self.batch_bytes = 0
         self.unannounced: list[tuple[FileResult, int]] = []
         self.formats: dict[Path, SourceAdapter] = {}  # folder -> format of its last file
+        self.last_format: SourceAdapter | None = None  # of the last file in any folder
         self.unfinished: set[int] = set()  # id() of results whose batch is not written yet
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tokaudit-map")
         self.in_flight: tuple[list[_Pending], Future[_Mapped]] | None = None
 
     def add(self, path: Path, size: int) -> None:
         """Handle one file: at once, or by adding it to the batch."""
-        prepared = _prepare(
-            path, self.writer, self.options, self.formats.get(path.parent), self.modified_since
-        )
+        # The folder's last format, else the run's: only a distinctive format claiming the
+        # file outright is trusted (see detect), and a Claude Code tree puts a few files in
+        # each of hundreds of folders (a session's subagents).
+        likely = self.formats.get(path.parent) or self.last_format
+        prepared = _prepare(path, self.writer, self.options, likely, self.modified_since)
         if isinstance(prepared, FileResult):
             self._settled(prepared, size)
             return
         result, stat, digest, adapter, content = prepared
-        self.formats[path.parent] = adapter
+        self.formats[path.parent] = self.last_format = adapter
         if adapter.batchable and stat.st_size <= BATCH_FILE_BYTES:
             if self.batch and self.batch[0].adapter is not adapter:
                 self.flush_batch()

@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from audit.sources import MIN_SCORE, SOURCES, Sample, detect
+import audit.ingest as ingest_module
+from audit.sources import MIN_SCORE, SOURCES, Detection, Sample, SourceAdapter, detect
+from audit.store import Store
 
 from conftest import FIXTURES, write
 
@@ -77,3 +79,30 @@ def test_the_previous_files_format_claims_on_a_few_lines_or_defers(
     full = detect(Sample.of(write(tmp_path / "b.jsonl", big_first)), likely=claude)
     assert full.adapter is claude
     assert len(full.scores) == len(SOURCES.names())
+
+
+def test_a_tree_of_many_folders_is_fully_sniffed_once_and_other_formats_still_win(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Claude Code tree puts a few files in each of hundreds of folders (subagents): the
+    format of the run's last file is tried first in a new folder too, and a file it does
+    not claim outright is still scored by every format."""
+    lines = "\n".join(transcript_line(n) for n in range(30)) + "\n"
+    for folder in range(6):
+        write(tmp_path / "tree" / f"p{folder}" / "session.jsonl", lines)
+    generic = (FIXTURES / "sources" / "generic-jsonl").glob("*.jsonl")
+    write(tmp_path / "tree" / "p9" / "gateway.jsonl", next(iter(sorted(generic))).read_bytes())
+    full: list[str] = []
+    original = ingest_module.detect
+
+    def counting(sample: Sample, likely: SourceAdapter | None = None) -> Detection:
+        detection = original(sample, likely)
+        if len(detection.scores) > 1:
+            full.append(sample.path.name)
+        return detection
+
+    monkeypatch.setattr(ingest_module, "detect", counting)
+    summary = ingest_module.ingest([tmp_path / "tree"], Store(tmp_path / "store"))
+    formats = {Path(f.path).parent.name: f.format for f in summary.files}
+    assert formats == {f"p{n}": "claude-code" for n in range(6)} | {"p9": "generic-jsonl"}
+    assert full == ["session.jsonl", "gateway.jsonl"]
