@@ -14,13 +14,21 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from audit.config import Config
-from audit.normalize import clean_text
+from audit.normalize import ERROR_COLUMN, clean_text
 from audit.sources import generic_jsonl
 from audit.sources.base import ReadOptions
-from audit.sources.generic_jsonl import ATTRIBUTION, GenericJsonl, _metadata_values
-from audit.sources.jsonlines import LINE
+from audit.sources.generic_jsonl import (
+    ATTRIBUTION,
+    LINE_SCHEMA,
+    GenericJsonl,
+    _metadata_values,
+    _top_level,
+)
+from audit.sources.jsonlines import LINE, decode_objects
 
 from conftest import load, write
 
@@ -245,3 +253,105 @@ def test_first_parse_reason_still_wins(tmp_path: Path) -> None:
     )
     reason = by_id(read(write(tmp_path / "log.jsonl", bad + "\n")))["bad"]["_error"]
     assert reason == "input_tokens: 'x' is not a whole number"
+
+
+# ------------------------------------------------------- a top-level key, read from its mention
+
+_KEYS = st.sampled_from(["metadata", "region", "model", "timestamp", "x", "metadata"])
+_TEXT = st.lists(
+    st.sampled_from(['"', "\\", "{", "}", "[", "]", ":", ",", " ", "a", "é", "😀", "metadata"]),
+    max_size=8,
+).map("".join)
+
+
+def _string(draw: st.DrawFn) -> str:
+    """A JSON string as some writer spells it: escaped or not, or a ``\\u`` escape."""
+    spelled = json.dumps(draw(_TEXT), ensure_ascii=draw(st.booleans()))
+    return draw(st.sampled_from([spelled, '"metadata"', '"\\u006detadata"', '"\\ud800"']))
+
+
+@st.composite
+def _value(draw: st.DrawFn, depth: int = 0) -> str:
+    kinds = ["number", "string", "literal"] + (["array", "object"] if depth < 3 else [])
+    kind = draw(st.sampled_from(kinds))
+    if kind == "number":
+        return draw(st.sampled_from(["0", "-0", "1.50", "1e3", "2.5E-3", "10" * 12, "7"]))
+    if kind == "string":
+        return _string(draw)
+    if kind == "literal":
+        return draw(st.sampled_from(["null", "true", "false"]))
+    if kind == "array":
+        items = draw(st.lists(_value(depth + 1), max_size=3))
+        return "[" + ",".join(items) + "]"
+    return draw(_object(depth + 1))
+
+
+@st.composite
+def _object(draw: st.DrawFn, depth: int = 0) -> str:
+    space = draw(st.sampled_from(["", " "]))
+    members = []
+    for key, value in draw(st.lists(st.tuples(_KEYS, _value(depth)), max_size=4)):
+        escaped = f'"\\u{ord(key[0]):04x}{key[1:]}"'  # the key spelled with an escape
+        name = draw(st.sampled_from([json.dumps(key), json.dumps(key), escaped]))
+        members.append(name + space + ":" + space + value)
+    return "{" + space + ("," + space).join(members) + space + "}"
+
+
+@st.composite
+def _line(draw: st.DrawFn) -> str:
+    text = draw(_object())
+    damage = draw(st.sampled_from(["", "cut", "front", "junk", "deep"]))
+    if damage == "front":  # broken before the key: the rest of the line still parses
+        return "{" + draw(st.sampled_from([",", "1,", '"a":,'])) + text[1:]
+    if damage == "cut":
+        return text[:-1]
+    if damage == "junk":
+        return text + draw(st.sampled_from([" ", "}", ",", "x"]))
+    if damage == "deep":  # past json_path_match's depth limit, which the decoders ignore
+        return text[:-1] + ("," if len(text) > 2 else "") + '"deep":' + "[" * 130 + "]" * 130 + "}"
+    return text
+
+
+@settings(max_examples=300, deadline=None)
+@given(lines=st.lists(_line(), min_size=1, max_size=20), key=st.sampled_from(["metadata", "x"]))
+def test_a_top_level_key_is_read_as_json_path_match_reads_the_line(
+    lines: list[str], key: str
+) -> None:
+    """Whatever the line, its key's value is what ``json_path_match`` finds in the whole
+    line: read from the key's first mention where that is a top-level key of a line the
+    adapter decoded, else from the whole line."""
+    frame = pl.DataFrame(
+        {LINE: lines, ERROR_COLUMN: [None] * len(lines)}, schema_overrides={ERROR_COLUMN: pl.String}
+    )
+    decoded = decode_objects(frame, LINE_SCHEMA)
+    got = decoded.select(
+        _top_level(pl.col(LINE), key, pl.col(ERROR_COLUMN).is_null()).alias("got"),
+        pl.col(LINE).str.json_path_match(f"$.{key}").alias("expected"),
+    )
+    assert got.get_column("got").to_list() == got.get_column("expected").to_list()
+
+
+def test_a_key_is_read_from_its_mention_or_else_from_the_whole_line() -> None:
+    lines = [
+        line("last", '{"team":"a"}'),  # from the mention: the tail only
+        '{"metadata":{"team":"first"},' + BASE + "}",  # from the mention: most of the line
+        # the first mention is nested, a string value, or the key written twice
+        '{"nested":{"metadata":{"team":"no"}},' + BASE + ',"metadata":{"team":"late"}}',
+        '{"purpose":"metadata",' + BASE + ',"metadata":{"team":"after"}}',
+        '{"metadata":{"team":"one"},"metadata":{"team":"two"}}',
+        '{"purpose":"metadata",' + BASE + "}",
+        '{"x":"\\ud800","metadata":{"team":"lone surrogate elsewhere"}}',
+        '{"x":' + "[" * 130 + "]" * 130 + ',"metadata":{"team":"too deep to read"}}',
+    ]
+    frame = pl.DataFrame({LINE: lines})
+    got = frame.select(_top_level(pl.col(LINE), "metadata", pl.lit(True))).to_series()
+    assert got.to_list() == [
+        '{"team":"a"}',
+        '{"team":"first"}',
+        '{"team":"late"}',
+        '{"team":"after"}',
+        '{"team":"two"}',
+        None,
+        None,  # as json_path_match reads these lines: not at all
+        None,
+    ]
