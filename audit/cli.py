@@ -181,6 +181,8 @@ def ingest_cmd(
     The format of each file is detected from its content. Files already ingested and rows
     already stored are skipped, so re-running never double-counts. Bad rows are kept aside
     with file, line and reason, and counted; exit code 3 says something was rejected.
+    Run as often as you like: the small store parts frequent runs leave are merged as a
+    month gathers many of them, so reports stay fast.
     """
     out = make_console()
     observer = RichIngestObserver(

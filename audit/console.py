@@ -160,6 +160,8 @@ def summary_line(summary: IngestSummary) -> Text:
         f"{summary.total('rows_duplicate'):,} duplicates merged, "
         f"{summary.total('rows_rejected'):,} rejected → {safe(summary.store)}"
     )
+    if summary.parts_merged:
+        text.append(f" ({summary.parts_merged:,} small store parts merged)")
     return text
 
 

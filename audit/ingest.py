@@ -12,6 +12,7 @@ import contextlib
 import fnmatch
 import hashlib
 import os
+import time
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -83,6 +84,8 @@ class IngestSummary:
 
     store: str
     files: list[FileResult] = field(default_factory=list)
+    #: Small parts of the store merged at the end of the run (see StoreWriter.compact).
+    parts_merged: int = 0
 
     def total(self, attribute: str) -> int:
         return sum(int(getattr(item, attribute)) for item in self.files)
@@ -279,6 +282,12 @@ def ingest(
         finally:
             run.close()
         writer.commit()
+        now = time.time()
+        retired = len(writer.manifest.retired)
+        writer.remove_retired(now)
+        summary.parts_merged = writer.compact(now)
+        if summary.parts_merged or len(writer.manifest.retired) != retired:
+            writer.commit()
     observer.finished(summary)
     return summary
 

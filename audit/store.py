@@ -20,6 +20,12 @@ log and how many of its bytes are committed: a store ingested into monthly for y
 tens of thousands of records, and rewriting all of them at every commit made a month's
 ingest slower with every year of history. Bytes past the committed length (a run killed
 between appending and committing) are ignored by readers and cut off by the next writer.
+
+A month fed by frequent small ingests (an hourly cron over a Claude Code tree) piles up
+parts of a few hundred rows, and each part costs a report about a millisecond to open
+whatever its size: a writer merges a month's runs of small parts once it holds many
+(:meth:`StoreWriter.compact`). The parts a merge replaces stay on disk for an hour, listed
+as retired, so a report that read the manifest before the merge still finds them.
 """
 
 from __future__ import annotations
@@ -49,6 +55,14 @@ SCHEMA_ID = "tokaudit.store/2"
 #: moves the records to a log and writes :data:`SCHEMA_ID`.
 LEGACY_SCHEMAS = ("tokaudit.store/1",)
 DEFAULT_STORE = ".tokaudit"
+#: A month holding more parts than this has its runs of small parts merged.
+COMPACT_PARTS = 64
+#: A part with fewer rows is small: opening it costs a report more than reading its rows.
+SMALL_PART_ROWS = 20_000
+#: A merged part holds at most about this many rows (merges stream; this bounds rewrites).
+MERGED_PART_ROWS = 1_000_000
+#: How long parts a merge replaced stay on disk for reports that read the older manifest.
+RETIRED_SECONDS = 3600
 #: What to do about a store whose committed metadata is damaged: the exports are the source.
 DAMAGED_HINT = "restore the store from a backup, or move it aside and ingest the exports again"
 
@@ -102,6 +116,8 @@ class Manifest:
         default_factory=dict
     )  # path -> unreadable/unrecognised
     next_part: int = 1
+    #: Parts a merge replaced, kept on disk for a while: ``{path, since}`` (epoch seconds).
+    retired: list[dict[str, Any]] = field(default_factory=list)
     #: Where ``files`` is kept: ``{path, bytes, lines}``, the committed length of the log.
     #: None until the first record is committed (and for a legacy store, until its next
     #: commit moves the records out of the manifest).
@@ -125,6 +141,7 @@ class Manifest:
             "parts": self.parts,
             "rejects": self.rejects,
             "problems": self.problems,
+            "retired": self.retired,
         }
         return json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
 
@@ -149,6 +166,7 @@ class Manifest:
             rejects=list(body.get("rejects", [])),
             problems=dict(body.get("problems", {})),
             next_part=int(body.get("next_part", 1)),
+            retired=list(body.get("retired", [])),
             file_log=body.get("file_log"),
         )
         if schema in LEGACY_SCHEMAS:
@@ -212,6 +230,20 @@ def decode_records(data: bytes, path: Path) -> dict[str, dict[str, Any]]:
         raise StoreError(
             f"file record log is damaged: {exc}", path=path, hint=DAMAGED_HINT
         ) from exc
+
+
+def _merge_groups(parts: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """The runs of consecutive small parts in ``parts`` (one month, in order), cut where a
+    run would pass :data:`MERGED_PART_ROWS`; only runs of two or more."""
+    groups: list[list[dict[str, Any]]] = [[]]
+    for part in parts:
+        small = int(part["rows"]) < SMALL_PART_ROWS
+        full = sum(int(p["rows"]) for p in groups[-1]) + int(part["rows"]) > MERGED_PART_ROWS
+        if not small or full:
+            groups.append([])
+        if small:
+            groups[-1].append(part)
+    return [group for group in groups if len(group) >= 2]
 
 
 def _stat_key(record: dict[str, Any]) -> tuple[Any, Any, Any]:
@@ -378,6 +410,7 @@ class StoreWriter:
                 stale.unlink()
         listed = {part["path"] for part in self.manifest.parts}
         listed |= {item["path"] for item in self.manifest.rejects}
+        listed |= {item["path"] for item in self.manifest.retired}
         log = self.manifest.file_log
         if log is not None:
             listed.add(log["path"])
@@ -392,11 +425,65 @@ class StoreWriter:
                     with contextlib.suppress(OSError):
                         path.unlink()
 
-    def _write_part(self, frame: pl.DataFrame, relative: str) -> None:
+    def remove_retired(self, now: float) -> None:
+        """Delete the parts merges replaced more than :data:`RETIRED_SECONDS` ago.
+
+        They leave the manifest with the next commit; deleted first, a crash in between
+        leaves a name whose file is already gone, which the next run drops the same way.
+        """
+        expired = [p for p in self.manifest.retired if now - p["since"] >= RETIRED_SECONDS]
+        for item in expired:
+            with contextlib.suppress(OSError):
+                (self.store.root / item["path"]).unlink()
+        self.manifest.retired = [p for p in self.manifest.retired if p not in expired]
+
+    def compact(self, now: float) -> int:
+        """Merge each run of consecutive small parts of a month holding many; returns how
+        many parts were merged (0: nothing to do). Commit to make it visible.
+
+        Only consecutive parts are merged, in order, so a month's rows keep their order
+        and every report stays the same; a merged part holds at most about
+        :data:`MERGED_PART_ROWS`. The merge streams from the old parts to the new one, so
+        memory stays bounded whatever the month holds. The old parts are retired, not
+        deleted (see :meth:`remove_retired`).
+        """
+        merged = 0
+        for month in self.manifest.months():
+            parts = [p for p in self.manifest.parts if p["month"] == month]
+            if len(parts) <= COMPACT_PARTS:
+                continue
+            for group in _merge_groups(parts):
+                merged += len(group)
+                self._merge(group, now)
+        return merged
+
+    def _merge(self, group: list[dict[str, Any]], now: float) -> None:
+        month = group[0]["month"]
+        relative = f"data/month={month}/part-{self.manifest.next_part:06d}.parquet"
+        self.manifest.next_part += 1
+        rows = pl.scan_parquet(
+            [str(self.store.root / part["path"]) for part in group], schema=canonical_schema()
+        )
+        self._write_part(rows, relative)
+        fault_point("part-merged")
+        first = self.manifest.parts.index(group[0])
+        replaced = {part["path"] for part in group}
+        entry = {"path": relative, "month": month, "rows": sum(p["rows"] for p in group)}
+        self.manifest.parts = [
+            entry if index == first else part
+            for index, part in enumerate(self.manifest.parts)
+            if index == first or part["path"] not in replaced
+        ]
+        self.manifest.retired += [{"path": path, "since": now} for path in sorted(replaced)]
+
+    def _write_part(self, frame: pl.DataFrame | pl.LazyFrame, relative: str) -> None:
         target = self.store.root / relative
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_name(f".{target.name}.tmp")
-        frame.write_parquet(tmp, compression="zstd", statistics=True)
+        if isinstance(frame, pl.LazyFrame):
+            frame.sink_parquet(tmp, compression="zstd", statistics=True)
+        else:
+            frame.write_parquet(tmp, compression="zstd", statistics=True)
         with tmp.open("rb") as handle:
             os.fsync(handle.fileno())
         fault_point("part-temp")

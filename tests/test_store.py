@@ -3,19 +3,28 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
 import tempfile
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
+import polars as pl
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from polars.testing import assert_frame_equal
 from typer.testing import CliRunner
 
 import audit.store as store_module
 from audit.cli import app
 from audit.errors import ExitCode, StoreError
 from audit.ingest import ingest
+from audit.schema import canonical_schema
 from audit.store import FILE_LOG_DIR, MANIFEST, SCHEMA_ID, Manifest, Store
 
 from conftest import write
@@ -256,3 +265,170 @@ def test_the_cli_stops_on_a_damaged_log_and_says_what_to_do(tmp_path: Path) -> N
         assert result.exit_code == ExitCode.ERROR, command
         assert f"{log}: file record log is cut short" in result.stderr
         assert "ingest the exports again" in result.stderr
+
+
+# ------------------------------------------------------------------ merging small parts
+
+
+def _rows(ids: range, month: str = "2026-06") -> pl.DataFrame:
+    frame = pl.DataFrame(
+        {
+            "record_id": [f"r{i:05d}" for i in ids],
+            "ts": [datetime.fromisoformat(f"{month}-01T00:00:00+00:00")] * len(ids),
+            "input_tokens": list(ids),
+        }
+    )
+    return (
+        frame.with_columns(
+            pl.lit(None, dtype=dtype).alias(name)
+            for name, dtype in canonical_schema().items()
+            if name not in frame.columns
+        )
+        .select(canonical_schema().names())
+        .cast(dict(canonical_schema()))
+    )
+
+
+def _store_of(root: Path, sizes: list[int], month: str = "2026-06") -> Store:
+    """A store whose month holds one part per size, in order (ids numbered throughout)."""
+    store = Store(root)
+    start = 0
+    with store.writer() as writer:
+        for size in sizes:
+            writer.append(_rows(range(start, start + size), month))
+            start += size
+        writer.commit()
+    return store
+
+
+@pytest.fixture
+def small_limits(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(store_module, "COMPACT_PARTS", 4)
+    monkeypatch.setattr(store_module, "SMALL_PART_ROWS", 10)
+    monkeypatch.setattr(store_module, "MERGED_PART_ROWS", 25)
+
+
+@pytest.mark.usefixtures("small_limits")
+def test_runs_of_small_parts_are_merged_in_order_and_kept_until_no_report_needs_them(
+    tmp_path: Path,
+) -> None:
+    sizes = [3, 4, 12, 2, 9, 9, 9, 1, 30, 5]
+    store = _store_of(tmp_path / "store", sizes)
+    before = store.manifest()
+    rows = store.scan().collect()
+    with store.writer() as writer:
+        assert writer.compact(now=1000.0) == 7
+        writer.commit()
+    after = store.manifest()
+    # [3, 4] -> 7; 12 stays; [2, 9, 9] -> 20, then [9, 1] -> 10 (25 rows at most); 30; 5 alone
+    assert [p["rows"] for p in after.parts] == [7, 12, 20, 10, 30, 5]
+    assert_frame_equal(store.scan().collect(), rows)  # same rows, same order
+    retired = {p["path"] for p in before.parts} - {p["path"] for p in after.parts}
+    assert {p["path"] for p in after.retired} == retired
+    assert {p["since"] for p in after.retired} == {1000.0}
+    # a report that read the manifest before the merge still reads its parts
+    assert_frame_equal(store.scan(manifest=before).collect(), rows)
+    with store.writer() as writer:
+        writer.remove_retired(now=1000.0 + store_module.RETIRED_SECONDS - 1)
+        writer.commit()
+    assert all((store.root / path).exists() for path in retired)
+    with store.writer() as writer:
+        writer.remove_retired(now=1000.0 + store_module.RETIRED_SECONDS)
+        writer.commit()
+    assert not any((store.root / path).exists() for path in retired)
+    assert store.manifest().retired == []
+    assert_frame_equal(store.scan().collect(), rows)
+
+
+@pytest.mark.usefixtures("small_limits")
+def test_a_month_with_few_parts_is_left_alone(tmp_path: Path) -> None:
+    store = _store_of(tmp_path / "store", [1, 1, 1, 1])
+    with store.writer() as writer:
+        assert writer.compact(now=0.0) == 0
+    assert len(store.manifest().parts) == 4
+
+
+@settings(max_examples=200, deadline=None)
+@given(sizes=st.lists(st.integers(1, 40), max_size=30))
+def test_merge_groups_are_the_whole_runs_of_small_parts(sizes: list[int]) -> None:
+    parts = [{"path": str(i), "month": "m", "rows": n} for i, n in enumerate(sizes)]
+    with (
+        mock.patch.object(store_module, "SMALL_PART_ROWS", 10),
+        mock.patch.object(store_module, "MERGED_PART_ROWS", 25),
+    ):
+        groups = store_module._merge_groups(parts)
+    small = 10
+    merged = [part for group in groups for part in group]
+    for group in groups:
+        indexes = [int(part["path"]) for part in group]
+        assert indexes == list(range(indexes[0], indexes[0] + len(group)))  # consecutive
+        assert all(part["rows"] < small for part in group)
+        assert len(group) >= 2
+        assert sum(p["rows"] for p in group) <= 25
+    # every small part not merged has no small neighbour it could have joined
+    for index, part in enumerate(parts):
+        if part["rows"] < small and part not in merged:
+            neighbours = parts[max(index - 1, 0) : index] + parts[index + 1 : index + 2]
+            assert all(n["rows"] >= small or n in merged for n in neighbours)
+
+
+@pytest.mark.usefixtures("small_limits")
+@pytest.mark.parametrize("point", ["part-merged", "before-replace:manifest.json"])
+def test_a_merge_killed_midway_leaves_the_store_as_it_was(tmp_path: Path, point: str) -> None:
+    store = _store_of(tmp_path / "store", [2] * 8)
+    rows = store.scan().collect()
+    script = (
+        "import sys, audit.store as s\n"
+        "s.COMPACT_PARTS, s.SMALL_PART_ROWS, s.MERGED_PART_ROWS = 4, 10, 25\n"
+        "with s.Store(s.Path(sys.argv[1])).writer() as w:\n"
+        "    w.compact(now=0.0)\n"
+        "    w.commit()\n"
+    )
+    killed = subprocess.run(
+        [sys.executable, "-c", script, str(store.root)],
+        env={**os.environ, store_module.FAULT_ENV: point},
+        check=False,
+    )
+    assert killed.returncode == -signal.SIGKILL
+    assert len(store.manifest().parts) == 8
+    assert_frame_equal(store.scan().collect(), rows)
+    with store.writer() as writer:  # the half-written merge is cleared away, then redone
+        assert writer.compact(now=0.0) == 8
+        writer.commit()
+    assert [p["rows"] for p in store.manifest().parts] == [16]
+    listed = {p["path"] for p in [*store.manifest().parts, *store.manifest().retired]}
+    on_disk = {str(p.relative_to(store.root)) for p in (store.root / "data").rglob("*")}
+    assert {p for p in on_disk if p.endswith(".parquet")} == listed
+    assert_frame_equal(store.scan().collect(), rows)
+
+
+def test_frequent_small_ingests_keep_a_month_to_a_bounded_number_of_parts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(store_module, "COMPACT_PARTS", 5)
+    runner = CliRunner()
+    store = tmp_path / "store"
+    outputs = []
+    for hour in range(12):  # an hourly cron: each run finds one new log
+        write(
+            tmp_path / "logs" / f"h{hour:02d}.jsonl",
+            "".join(
+                f'{{"request_id":"h{hour}-{i}","timestamp":"2026-06-01T{hour:02d}:0{i}:00Z",'
+                f'"model":"gpt-4o-mini","input_tokens":{10 + i},"output_tokens":2}}\n'
+                for i in range(3)
+            ),
+        )
+        result = runner.invoke(app, ["ingest", str(tmp_path / "logs"), "--store", str(store)])
+        assert result.exit_code == 0, result.output
+        outputs.append(result.stdout)
+        assert len(Store(store).manifest().parts) <= 5
+    assert any("small store parts merged" in out for out in outputs)
+    once = tmp_path / "once"
+    assert (
+        runner.invoke(app, ["ingest", str(tmp_path / "logs"), "--store", str(once)]).exit_code == 0
+    )
+    report = ["report", "--month", "2026-06", "--format", "json", "--now", "2026-07-01T00:00:00Z"]
+    merged = runner.invoke(app, [*report, "--store", str(store)])
+    whole = runner.invoke(app, [*report, "--store", str(once)])
+    assert json.loads(merged.stdout)["totals"] == json.loads(whole.stdout)["totals"]
+    assert json.loads(merged.stdout)["totals"]["requests"] == 36
