@@ -628,6 +628,7 @@ def _prepare(
             digest = file_digest(path)
         if digest in writer.manifest.files:
             previous = writer.manifest.files[digest]
+            writer.manifest.remember_stat(digest, shown, stat.st_size, stat.st_mtime_ns)
             return FileResult(shown, "unchanged", format=previous.get("format"))
         detection = detect(Sample.of(path, options, content), likely)
     except OSError as exc:

@@ -63,6 +63,8 @@ SMALL_PART_ROWS = 20_000
 MERGED_PART_ROWS = 1_000_000
 #: How long parts a merge replaced stay on disk for reports that read the older manifest.
 RETIRED_SECONDS = 3600
+#: Sightings of a file's content under another path, size or mtime kept per record.
+SEEN_AS = 4
 #: What to do about a store whose committed metadata is damaged: the exports are the source.
 DAMAGED_HINT = "restore the store from a backup, or move it aside and ingest the exports again"
 
@@ -184,7 +186,9 @@ class Manifest:
         a dictionary lookup per file, not a scan of the whole manifest.
         """
         if self._by_stat is None:
-            self._by_stat = {_stat_key(record): digest for digest, record in self.files.items()}
+            self._by_stat = {
+                key: digest for digest, record in self.files.items() for key in _stat_keys(record)
+            }
         return self._by_stat.get((path, size, mtime_ns))
 
     def record_file(self, digest: str, record: dict[str, Any]) -> None:
@@ -192,11 +196,28 @@ class Manifest:
         previous = self.files.get(digest)
         if self._by_stat is not None:
             if previous is not None:
-                self._by_stat.pop(_stat_key(previous), None)
-            self._by_stat[_stat_key(record)] = digest
+                for key in _stat_keys(previous):
+                    self._by_stat.pop(key, None)
+            for key in _stat_keys(record):
+                self._by_stat[key] = digest
         self.files[digest] = record
         self._pending.pop(digest, None)
         self._pending[digest] = None  # re-appended: the log's last line for a digest wins
+
+    def remember_stat(self, digest: str, path: str, size: int, mtime_ns: int) -> None:
+        """Note that the content ``digest`` was found again under this path, size and mtime.
+
+        A file touched without changing (copied again by a sync that does not keep times,
+        checked out anew) misses the stat lookup and is hashed to be recognised; noted
+        here, the next run skips it unread. The last :data:`SEEN_AS` such sightings are
+        kept per record (two copies of one export, each touched now and then).
+        """
+        record = self.files[digest]
+        seen = [list(key) for key in record.get("seen_as", [])]
+        key = [path, size, mtime_ns]
+        if _stat_key(record) == tuple(key) or key in seen:
+            return
+        self.record_file(digest, {**record, "seen_as": [*seen, key][-SEEN_AS:]})
 
     def take_pending(self) -> list[str]:
         """The digests whose records the log lacks, oldest first; none are left pending."""
@@ -248,6 +269,11 @@ def _merge_groups(parts: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
 
 def _stat_key(record: dict[str, Any]) -> tuple[Any, Any, Any]:
     return record.get("path"), record.get("size"), record.get("mtime_ns")
+
+
+def _stat_keys(record: dict[str, Any]) -> list[tuple[Any, Any, Any]]:
+    """Every (path, size, mtime) the record's content was seen under: ingested, then again."""
+    return [_stat_key(record), *(tuple(key) for key in record.get("seen_as", []))]
 
 
 class Store:

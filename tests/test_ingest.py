@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import json
+import os
 import random
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import audit.ingest as ingest_module
 import audit.store as store_module
 from audit.errors import ExitCode, UsageError
 from audit.ingest import ingest
@@ -394,3 +397,60 @@ def test_cut_off_is_local_midnight(text: str, zone: str, expected: str) -> None:
 def test_a_cut_off_that_names_no_day_is_a_usage_error(text: str) -> None:
     with pytest.raises(UsageError, match="invalid date"):
         parse_since(text, now=datetime(2026, 7, 9, tzinfo=UTC))
+
+
+def _reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The files ingest opens to hash or read, by name."""
+    opened: list[str] = []
+    for name in ("file_content", "file_digest"):
+        original = getattr(ingest_module, name)
+
+        def spying(path: Path, _original: Any = original) -> Any:
+            opened.append(path.name)
+            return _original(path)
+
+        monkeypatch.setattr(ingest_module, name, spying)
+    return opened
+
+
+def test_a_touched_but_unchanged_file_is_hashed_once_then_skipped_unread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write(tmp_path / "logs" / "a.jsonl", jsonl([request(i) for i in range(3)]))
+    store = Store(tmp_path / "store")
+    opened = _reads(monkeypatch)
+    ingest([path.parent], store)
+    assert opened == ["a.jsonl"]
+    for stamp in range(6):  # a sync that does not keep times, month after month
+        os.utime(path, ns=(10**18 + stamp, 10**18 + stamp))
+        opened.clear()
+        assert [f.status for f in ingest([path.parent], store).files] == ["unchanged"]
+        assert opened == ["a.jsonl"]  # hashed: its stat is new
+        opened.clear()
+        assert [f.status for f in ingest([path.parent], store).files] == ["unchanged"]
+        assert opened == []  # remembered: not read again
+    [record] = store.manifest().files.values()
+    assert record["path"] == str(path)  # still the record of its first ingest
+    assert len(record["seen_as"]) == store_module.SEEN_AS
+    assert totals(store)["rows"] == 3
+
+
+def test_two_copies_of_one_export_are_both_skipped_unread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    text = jsonl([request(i) for i in range(3)])
+    first = write(tmp_path / "a" / "export.jsonl", text)
+    second = write(tmp_path / "b" / "export.jsonl", text)
+    store = Store(tmp_path / "store")
+    opened = _reads(monkeypatch)
+    assert [f.status for f in ingest([tmp_path / "a"], store).files] == ["loaded"]
+    summary = ingest([tmp_path / "a", tmp_path / "b"], store)
+    assert [f.status for f in summary.files] == ["unchanged", "unchanged"]
+    assert opened == ["export.jsonl", "export.jsonl"]  # the first read, then the copy hashed
+    opened.clear()
+    again = ingest([tmp_path / "a", tmp_path / "b"], store)
+    assert [f.status for f in again.files] == ["unchanged", "unchanged"]
+    assert opened == []
+    assert {str(first), str(second)} == {
+        key[0] for key in store_module._stat_keys(next(iter(store.manifest().files.values())))
+    }
