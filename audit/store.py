@@ -326,7 +326,7 @@ class Store:
             with path.open("rb") as handle:
                 data = handle.read(committed)
         except FileNotFoundError:
-            raise
+            raise  # Store.manifest reads the manifest again: a compaction may have replaced it
         except OSError as exc:
             raise StoreError(f"cannot read file record log: {exc.strerror}", path=path) from exc
         if len(data) < committed:
