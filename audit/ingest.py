@@ -45,6 +45,9 @@ BATCH_FILE_BYTES = 16 * 1024 * 1024
 BATCH_ROWS = 250_000
 BATCH_BYTES = 32 * 1024 * 1024
 BATCH_FILES = 5_000
+#: A batch is prepared on the reading thread in up to this many parts, checking between
+#: parts whether the worker is free to take the rest (see _Run.flush_batch).
+PREPARE_PARTS = 4
 #: What a file can raise while it is read (it vanished, it is corrupt, a parser gave up).
 READ_ERRORS = (OSError, EOFError, zlib.error, PolarsError, AuditError)
 #: Statuses of a file that could not be ingested (whole); the report lists them.
@@ -421,25 +424,29 @@ class _Run:
         """Hand the gathered batch to the worker (after writing the one it is mapping).
 
         Who prepares the batch (:meth:`SourceAdapter.prepare`, e.g. decoding its JSON)
-        depends on who is free: if the worker is still mapping the previous batch, this
-        thread prepares the new one meanwhile; if the worker is idle, it gets the whole
-        batch at once and this thread goes back to reading files. Either way both cores
-        stay busy, whichever side of the work dominates for the format at hand.
+        depends on who is free: while the worker is still mapping the previous batch, this
+        thread prepares the new one, a few files at a time; whatever is left when the
+        worker frees up, the worker prepares with the mapping, and this thread goes back to
+        reading files. Both cores stay busy whichever side of the work dominates for the
+        format at hand, and neither waits long for the other: prepared whole here, a batch
+        kept the worker idle for a third of a Claude Code tree's ingest. (Any grouping of
+        files into batches is valid, so a batch may be prepared in parts.)
         """
         batch, self.batch, self.batch_rows, self.batch_bytes = self.batch, [], 0, 0
         if not batch:
             return
         adapter, options, book = batch[0].adapter, self.options, self.book
         work: Callable[[], _Mapped] | Exception
-        if not self._worker_busy():
-            work = partial(_map_batch, adapter, batch, options, book)
-        else:  # prepared here, before waiting for the worker's previous batch
-            try:
-                work = partial(
-                    _map_prepared, adapter, _prepared(adapter, batch, options), options, book
-                )
-            except (PolarsError, AuditError) as exc:
-                work = exc  # handled as a failed mapping: the files are retried alone
+        step = max(1, -(-len(batch) // PREPARE_PARTS))
+        done: list[pl.DataFrame] = []
+        rest = batch
+        try:
+            while rest and self._worker_busy():
+                part, rest = rest[:step], rest[step:]
+                done.append(_prepared(adapter, part, options))
+            work = partial(_map_parts, adapter, done, rest, options, book)
+        except (PolarsError, AuditError) as exc:
+            work = exc  # handled as a failed mapping: the files are retried alone
         self._complete()
         future: Future[_Mapped]
         if isinstance(work, Exception):
@@ -531,6 +538,23 @@ def _map_prepared(
     if not prepared.width:
         return pl.DataFrame(), pl.DataFrame()
     return _finished(adapter.transform(prepared, options), adapter, None, book)
+
+
+def _map_parts(
+    adapter: SourceAdapter,
+    done: list[pl.DataFrame],
+    rest: list[_Pending],
+    options: ReadOptions,
+    book: PriceBook,
+) -> _Mapped:
+    """A batch whose first files are prepared (``done``, in order) and the rest not: the
+    rest prepared here, then all mapped together. Runs on the worker thread."""
+    parts = [frame for frame in done if frame.width]
+    if rest:
+        parts.append(_prepared(adapter, rest, options))
+    parts = [frame for frame in parts if frame.width]
+    prepared = pl.concat(parts, how="diagonal_relaxed") if parts else pl.DataFrame()
+    return _map_prepared(adapter, prepared, options, book)
 
 
 def _map_batch(

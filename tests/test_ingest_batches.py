@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import shutil
 from pathlib import Path
@@ -80,11 +81,17 @@ def outcome(summary: IngestSummary) -> list[tuple]:
     ]
 
 
-@pytest.fixture(params=["worker idle", "worker busy"])
+@pytest.fixture(params=["worker idle", "worker busy", "worker frees up midway"])
 def preparer(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Force who prepares each batch: the worker (idle) or the reading thread (busy)."""
-    busy = request.param == "worker busy"
-    monkeypatch.setattr(ingest_module._Run, "_worker_busy", lambda self: busy)
+    """Force who prepares each batch: the worker (idle), the reading thread (busy), or
+    the reading thread a part of it and the worker the rest (busy at every other look)."""
+    answers = {
+        "worker idle": itertools.repeat(False),
+        "worker busy": itertools.repeat(True),
+        "worker frees up midway": itertools.cycle([True, False]),
+    }[request.param]
+    monkeypatch.setattr(ingest_module._Run, "_worker_busy", lambda self: next(answers))
+    monkeypatch.setattr(ingest_module, "PREPARE_PARTS", 100)  # parts of one file each
     return str(request.param)
 
 
@@ -111,6 +118,35 @@ def test_batched_ingest_equals_one_file_at_a_time(
     assert by_name["README.md"][1] == "skipped"
     m1 = [row for row in stored(batched_store) if row["record_id"] == "m1:r1"]
     assert [row["output_tokens"] for row in m1] == [9]  # the streamed line with the final usage
+
+
+def test_a_batch_prepared_in_part_by_each_thread_loads_as_one_file_at_a_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    projects = build_tree(tmp_path)
+    monkeypatch.setattr(ingest_module, "BATCH_FILES", 1)
+    alone_store = Store(tmp_path / "alone")
+    alone = ingest([projects], alone_store)
+    monkeypatch.undo()
+
+    # Three files prepared here, the fourth (which repeats a message of the third, so the
+    # order of the parts decides which file's row is kept) on the worker.
+    answers = itertools.cycle([True, True, True, False])
+    monkeypatch.setattr(ingest_module._Run, "_worker_busy", lambda self: next(answers))
+    monkeypatch.setattr(ingest_module, "PREPARE_PARTS", 100)
+    split: list[tuple[int, int]] = []
+    real = ingest_module._map_parts
+
+    def spying(adapter: object, done: list, rest: list, *args: object) -> object:
+        split.append((len(done), len(rest)))
+        return real(adapter, done, rest, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(ingest_module, "_map_parts", spying)
+    mixed_store = Store(tmp_path / "mixed")
+    mixed = ingest([projects], mixed_store)
+    assert (3, 1) in split
+    assert outcome(mixed) == outcome(alone)
+    assert stored(mixed_store) == stored(alone_store)
 
 
 @pytest.mark.parametrize("stage", ["prepare", "transform"])
