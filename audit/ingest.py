@@ -578,7 +578,8 @@ def _per_file(
     stats: dict[str, tuple[int, int, list[str], list[dict[str, object]]]] = {}
     if rows.height:
         per_file = rows.group_by("source_file").agg(
-            pl.len().alias("n"), pl.col("ts").dt.strftime("%Y-%m").unique().sort().alias("m")
+            pl.len().alias("n"),
+            pl.col("ts").dt.truncate("1mo").unique().sort().dt.strftime("%Y-%m").alias("m"),
         )
         for name, count, months in per_file.iter_rows():
             stats[name] = (count, 0, list(months), [])
@@ -705,7 +706,8 @@ def _ingest_streamed(
             if bad.height:
                 rejects.append(bad)
             if rows.height:
-                months.update(rows.get_column("ts").dt.strftime("%Y-%m").unique().to_list())
+                starts = rows.get_column("ts").dt.truncate("1mo").unique()
+                months.update(starts.dt.strftime("%Y-%m").to_list())
             buffer.add(rows)
             if buffer.rows >= FLUSH_ROWS:
                 result.rows_loaded += buffer.flush()
