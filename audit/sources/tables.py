@@ -71,8 +71,12 @@ def _polars_batches(path: Path, chunk_rows: int) -> Iterator[pl.DataFrame]:
                 else:
                     block = _parse(header + piece)
                 block = block.select([pl.col(old).alias(new) for old, new in rename.items()])
+                # One line per record (and the header): no cell holds a newline, so the
+                # cells need no counting. Blank lines are records too (of nulls).
+                lines = piece.count(b"\n") + (not piece.endswith(b"\n"))
+                flat = lines == block.height + (number == 0)
                 for batch in block.iter_slices(chunk_rows):
-                    batch, next_line = _numbered(batch, next_line, list(rename.values()))
+                    batch, next_line = _numbered(batch, next_line, list(rename.values()), flat=flat)
                     yield batch
     except PolarsError as exc:
         raise SourceError(f"cannot read as CSV: {exc}".splitlines()[0], path=path) from exc
@@ -140,10 +144,17 @@ def _first_boundary(data: bytes) -> int:
     return len(data) - 1
 
 
-def _numbered(batch: pl.DataFrame, next_line: int, columns: list[str]) -> tuple[pl.DataFrame, int]:
-    """``source_line`` of each record (newlines inside cells counted), blank records dropped."""
-    newlines = pl.sum_horizontal(
-        [pl.col(c).str.count_matches("\n").fill_null(0) for c in batch.columns]
+def _numbered(
+    batch: pl.DataFrame, next_line: int, columns: list[str], *, flat: bool = False
+) -> tuple[pl.DataFrame, int]:
+    """``source_line`` of each record (newlines inside cells counted, unless the caller
+    knows there are none: ``flat``), blank records dropped."""
+    newlines = (
+        pl.lit(0, dtype=pl.UInt32)
+        if flat
+        else pl.sum_horizontal(
+            [pl.col(c).str.count_matches("\n", literal=True).fill_null(0) for c in batch.columns]
+        )
     )
     batch = batch.with_columns(newlines.alias("_nl"))
     batch = batch.with_columns(
