@@ -272,11 +272,17 @@ _FLAT_INTS = (
 
 
 def _extract(frame: pl.DataFrame, extra_keys: list[str]) -> pl.DataFrame:
-    """Stage 1: pull every raw value out of the decoded struct into its own text column."""
+    """Stage 1: pull every raw value out of the decoded struct into its own text column.
+
+    The top-level fields come from unnesting the struct column once (1 ms for 31k gateway
+    lines, against 16 ms for one ``struct.field`` expression per field).
+    """
     doc = pl.col(DOC).struct
     response = doc.field("response").struct
     usage = pl.coalesce(doc.field("usage"), response.field("usage"))
-    raw: list[pl.Expr] = [doc.field(name).alias(f"f.{name}") for name in FLAT_FIELDS]
+    top = frame.get_column(DOC).struct.unnest()
+    flat = top.select(FLAT_FIELDS).rename({name: f"f.{name}" for name in FLAT_FIELDS})
+    raw: list[pl.Expr] = []
     for name in ("id", "object", "type", "model", "created", "created_at", "service_tier"):
         raw.append(response.field(name).alias(f"resp.{name}"))
     for out, (path, _label) in _USAGE_FIELDS.items():
@@ -288,7 +294,15 @@ def _extract(frame: pl.DataFrame, extra_keys: list[str]) -> pl.DataFrame:
     decoded = pl.col(ERROR_COLUMN).is_null()
     raw.append(_top_level(pl.col(LINE), "metadata", decoded).alias("meta"))
     raw += [_top_level(pl.col(LINE), key, decoded).alias(f"x.{key}") for key in extra_keys]
-    return frame.select("source_line", ERROR_COLUMN, LINE, *raw)
+    rest = frame.select("source_line", ERROR_COLUMN, LINE, *raw)
+    return pl.concat(
+        [
+            rest.select("source_line", ERROR_COLUMN, LINE),
+            flat,
+            rest.drop("source_line", ERROR_COLUMN, LINE),
+        ],
+        how="horizontal",
+    )
 
 
 def _top_level(text: pl.Expr, key: str, decoded: pl.Expr) -> pl.Expr:
