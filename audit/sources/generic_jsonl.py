@@ -274,35 +274,27 @@ _FLAT_INTS = (
 def _extract(frame: pl.DataFrame, extra_keys: list[str]) -> pl.DataFrame:
     """Stage 1: pull every raw value out of the decoded struct into its own text column.
 
-    The top-level fields come from unnesting the struct column once (1 ms for 31k gateway
-    lines, against 16 ms for one ``struct.field`` expression per field).
+    The fields are taken from the struct column as a Series (1 ms for 31k gateway lines,
+    against 24 ms for one ``struct.field`` expression per field).
     """
-    doc = pl.col(DOC).struct
-    response = doc.field("response").struct
-    usage = pl.coalesce(doc.field("usage"), response.field("usage"))
     top = frame.get_column(DOC).struct.unnest()
-    flat = top.select(FLAT_FIELDS).rename({name: f"f.{name}" for name in FLAT_FIELDS})
-    raw: list[pl.Expr] = []
+    response = top.get_column("response")
+    own = top.get_column("usage")
+    usage = own.zip_with(own.is_not_null(), response.struct.field("usage"))  # coalesce
+    columns = [top.get_column(name).alias(f"f.{name}") for name in FLAT_FIELDS]
     for name in ("id", "object", "type", "model", "created", "created_at", "service_tier"):
-        raw.append(response.field(name).alias(f"resp.{name}"))
+        columns.append(response.struct.field(name).alias(f"resp.{name}"))
     for out, (path, _label) in _USAGE_FIELDS.items():
         value = usage
         for part in path:
             value = value.struct.field(part)
-        raw.append(value.alias(f"u.{out}"))
-    raw.append(usage.struct.field("cost").alias("u.cost"))
+        columns.append(value.alias(f"u.{out}"))
+    columns.append(usage.struct.field("cost").alias("u.cost"))
     decoded = pl.col(ERROR_COLUMN).is_null()
-    raw.append(_top_level(pl.col(LINE), "metadata", decoded).alias("meta"))
-    raw += [_top_level(pl.col(LINE), key, decoded).alias(f"x.{key}") for key in extra_keys]
-    rest = frame.select("source_line", ERROR_COLUMN, LINE, *raw)
-    return pl.concat(
-        [
-            rest.select("source_line", ERROR_COLUMN, LINE),
-            flat,
-            rest.drop("source_line", ERROR_COLUMN, LINE),
-        ],
-        how="horizontal",
-    )
+    texts = [_top_level(pl.col(LINE), "metadata", decoded).alias("meta")]
+    texts += [_top_level(pl.col(LINE), key, decoded).alias(f"x.{key}") for key in extra_keys]
+    found = frame.select(*texts)
+    return frame.select("source_line", ERROR_COLUMN, LINE).hstack([*columns, *found])
 
 
 def _top_level(text: pl.Expr, key: str, decoded: pl.Expr) -> pl.Expr:
