@@ -171,15 +171,23 @@ def test_replaced_records_are_compacted_into_a_new_log(tmp_path: Path) -> None:
     assert store.manifest().files == {f"d{i}": {"path": f"/p/{i}", "round": 2} for i in range(10)}
 
 
+def recorded(root: Path, records: dict[str, dict[str, Any]]) -> Store:
+    """A store whose log holds ``records`` (digest -> record), committed."""
+    store = Store(root)
+    with store.writer() as writer:
+        for digest, record in records.items():
+            writer.record_file(digest, record)
+        writer.commit()
+    return store
+
+
 def test_a_reader_racing_a_compaction_reads_the_new_log(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     root = tmp_path / "store"
-    store = Store(root)
+    store = recorded(root, {"d": {"path": "/old"}})
+    stale = (root / MANIFEST).read_bytes()
     with store.writer() as writer:
-        writer.record_file("d", {"path": "/old"})
-        writer.commit()
-        stale = (root / MANIFEST).read_bytes()
         for i in range(3):
             writer.record_file("d", {"path": f"/moved/{i}"})
             writer.commit()
@@ -208,10 +216,7 @@ def test_a_damaged_log_is_a_store_error_naming_it(
     tmp_path: Path, damage: Any, message: str
 ) -> None:
     root = tmp_path / "store"
-    store = Store(root)
-    with store.writer() as writer:
-        writer.record_file("d", {"path": "/p"})
-        writer.commit()
+    store = recorded(root, {"d": {"path": "/p"}})
     log = log_path(root)
     damage(log)
     with pytest.raises(StoreError, match=message) as caught:
