@@ -451,8 +451,9 @@ class StoreWriter:
                     with contextlib.suppress(OSError):
                         path.unlink()
 
-    def remove_retired(self, now: float) -> None:
-        """Delete the parts merges replaced more than :data:`RETIRED_SECONDS` ago.
+    def remove_retired(self, now: float) -> int:
+        """Delete the parts merges replaced more than :data:`RETIRED_SECONDS` ago; returns
+        how many (0: nothing to commit).
 
         They leave the manifest with the next commit; deleted first, a crash in between
         leaves a name whose file is already gone, which the next run drops the same way.
@@ -462,6 +463,7 @@ class StoreWriter:
             with contextlib.suppress(OSError):
                 (self.store.root / item["path"]).unlink()
         self.manifest.retired = [p for p in self.manifest.retired if p not in expired]
+        return len(expired)
 
     def compact(self, now: float) -> int:
         """Merge each run of consecutive small parts of a month holding many; returns how
@@ -483,10 +485,16 @@ class StoreWriter:
                 self._merge(group, now)
         return merged
 
+    def _new_path(self, folder: str, stem: str, suffix: str) -> str:
+        """A new file's path, ``folder/stem-N.suffix``: N comes from the manifest's counter,
+        so no name is ever used twice (a part, a log, rejects)."""
+        relative = f"{folder}/{stem}-{self.manifest.next_part:06d}.{suffix}"
+        self.manifest.next_part += 1
+        return relative
+
     def _merge(self, group: list[dict[str, Any]], now: float) -> None:
         month = group[0]["month"]
-        relative = f"data/month={month}/part-{self.manifest.next_part:06d}.parquet"
-        self.manifest.next_part += 1
+        relative = self._new_path(f"data/month={month}", "part", "parquet")
         rows = pl.scan_parquet(
             [str(self.store.root / part["path"]) for part in group], schema=canonical_schema()
         )
@@ -534,24 +542,24 @@ class StoreWriter:
         return known
 
     def _fresh(self, group: pl.DataFrame, month: str) -> pl.DataFrame:
-        """The rows of ``group`` (one month, unique ids) whose ids the month does not hold.
+        """The rows of ``group`` (one month, unique ids, their hashes in ``_id_hash``) whose
+        ids the month does not hold.
 
         A 64-bit hash of every stored id is kept in memory (80 MB for ten million), so a
         flush does not read the month's ids back from disk: only ids whose hash matches
         are checked exactly, so a hash collision can never drop a row.
         """
         known = self._month_ids(month)
-        hashed = group.with_columns(_id_hash().alias(_HASH))
-        hits = known.matching(hashed.get_column(_HASH))
+        hits = known.matching(group.get_column(_HASH))
         if hits.len() == 0:
-            return hashed.drop(_HASH)
-        suspects = hashed.filter(pl.col(_HASH).is_in(hits.implode()))
+            return group
+        suspects = group.filter(pl.col(_HASH).is_in(hits.implode()))
         stored = (
             self.existing_ids(month)
             .filter(pl.col("record_id").is_in(suspects.get_column("record_id").implode()))
             .collect()
         )
-        return hashed.drop(_HASH).join(stored, on="record_id", how="anti", maintain_order="left")
+        return group.join(stored, on="record_id", how="anti", maintain_order="left")
 
     def append(self, rows: pl.DataFrame) -> int:
         """Write the rows not already stored (by ``record_id`` within their month).
@@ -569,9 +577,11 @@ class StoreWriter:
         counts: dict[str, int] = {}
         if rows.height == 0:
             return counts
-        # Distinct 64-bit hashes prove the ids distinct, for a tenth of the cost of an exact
-        # unique over the text; otherwise (ids repeated, or hashes colliding) the exact one.
-        if rows.select(_id_hash().n_unique()).item() < rows.height:
+        # Each id hashed once: to prove the ids distinct (distinct 64-bit hashes do, for a
+        # tenth of the cost of an exact unique over the text; ids repeated or hashes
+        # colliding take the exact one), to check them against the month's, to remember them.
+        rows = rows.with_columns(_id_hash())
+        if rows.get_column(_HASH).n_unique() < rows.height:
             rows = rows.unique(subset="record_id", keep="first", maintain_order=True)
         # The month as a number (YYYYMM): formatting every timestamp as text cost more.
         key = (pl.col("ts").dt.year() * 100 + pl.col("ts").dt.month()).alias("_month")
@@ -580,13 +590,10 @@ class StoreWriter:
             fresh = self._fresh(group.drop("_month"), month)
             if fresh.height == 0:
                 continue
-            relative = f"data/month={month}/part-{self.manifest.next_part:06d}.parquet"
-            self._write_part(fresh, relative)
-            self.manifest.parts.append(
-                {"path": relative, "month": str(month), "rows": fresh.height}
-            )
-            self.manifest.next_part += 1
-            self._month_ids(str(month)).add([relative], fresh.select(_id_hash()).to_series())
+            relative = self._new_path(f"data/month={month}", "part", "parquet")
+            self._write_part(fresh.drop(_HASH), relative)
+            self.manifest.parts.append({"path": relative, "month": month, "rows": fresh.height})
+            self._month_ids(month).add([relative], fresh.get_column(_HASH))
             for name, rows_new in fresh.group_by("source_file").len().iter_rows():
                 counts[name] = counts.get(name, 0) + rows_new
         return counts
@@ -595,10 +602,9 @@ class StoreWriter:
         """Record rejected rows (file, line, reason) so reports can count and list them."""
         if rejects.height == 0:
             return
-        relative = f"rejects/part-{self.manifest.next_part:06d}.parquet"
+        relative = self._new_path("rejects", "part", "parquet")
         self._write_part(rejects.select(list(REJECT_SCHEMA)), relative)
         self.manifest.rejects.append({"path": relative, "rows": rejects.height})
-        self.manifest.next_part += 1
 
     def record_file(self, digest: str, record: dict[str, Any]) -> None:
         """Note a fully ingested source file (committed with the next :meth:`commit`)."""
@@ -635,8 +641,7 @@ class StoreWriter:
         log = manifest.file_log
         live = len(manifest.files)
         if log is None or int(log["lines"]) + len(digests) > 2 * live:
-            relative = f"{FILE_LOG_DIR}/records-{manifest.next_part:06d}.jsonl"
-            manifest.next_part += 1
+            relative = self._new_path(FILE_LOG_DIR, "records", "jsonl")
             data = encode_records(manifest.files, sorted(manifest.files))
             atomic_write_bytes(self.store.root / relative, data)
             manifest.file_log = {"path": relative, "bytes": len(data), "lines": live}
