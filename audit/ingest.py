@@ -286,10 +286,9 @@ def ingest(
             run.close()
         writer.commit()
         now = time.time()
-        retired = len(writer.manifest.retired)
-        writer.remove_retired(now)
+        removed = writer.remove_retired(now)
         summary.parts_merged = writer.compact(now)
-        if summary.parts_merged or len(writer.manifest.retired) != retired:
+        if removed or summary.parts_merged:
             writer.commit()
     observer.finished(summary)
     return summary
@@ -549,9 +548,7 @@ def _map_parts(
 ) -> _Mapped:
     """A batch whose first files are prepared (``done``, in order) and the rest not: the
     rest prepared here, then all mapped together. Runs on the worker thread."""
-    parts = [frame for frame in done if frame.width]
-    if rest:
-        parts.append(_prepared(adapter, rest, options))
+    parts = [*done, _prepared(adapter, rest, options)] if rest else done
     parts = [frame for frame in parts if frame.width]
     prepared = pl.concat(parts, how="diagonal_relaxed") if parts else pl.DataFrame()
     return _map_prepared(adapter, prepared, options, book)
