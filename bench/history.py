@@ -17,7 +17,6 @@ test suite.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import shutil
 import sys
@@ -28,12 +27,14 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from run import gnu_time, measure  # bench/ is not a package: imported by path
 
+from audit.ingest import content_digest
+
 
 def history_records(records: int) -> dict[str, dict[str, Any]]:
     """``records`` file records of earlier months, as an ingest writes them."""
     files = {}
     for index in range(records):
-        digest = hashlib.sha256(f"earlier-{index}".encode()).hexdigest()
+        digest = content_digest(f"earlier-{index}".encode())
         month = f"{2025 - index // 36000:04d}-{1 + index // 3000 % 12:02d}"
         files[digest] = {
             "format": "claude-code",

@@ -223,7 +223,7 @@ def profile_ingest(paths: list[Path], store_dir: Path, phases: Phases) -> Any:
     from audit.store import Store
 
     phases.wrap(ingest_mod, "discover", "discover files")
-    phases.wrap(ingest_mod, "file_digest", "sha256 of each file (file_digest)")
+    phases.wrap(ingest_mod, "file_digest", "XXH3 of each big file (file_digest)")
     phases.wrap(ingest_mod, "detect", "detect format (sniff)")
     phases.wrap(ingest_mod, "load_price_book", "load price book")
     # Reading: the adapter's generator (chunked read + decode + map, lazily built) ...

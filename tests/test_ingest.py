@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import random
@@ -11,6 +12,7 @@ from typing import Any
 
 import polars as pl
 import pytest
+import xxhash
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -433,6 +435,39 @@ def test_a_touched_but_unchanged_file_is_hashed_once_then_skipped_unread(
     assert record["path"] == str(path)  # still the record of its first ingest
     assert len(record["seen_as"]) == store_module.SEEN_AS
     assert totals(store)["rows"] == 3
+
+
+def test_records_keyed_by_the_older_sha256_still_skip_unchanged_files_and_lose_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Stores written before file identity moved to XXH3 key their records by SHA-256 hex."""
+    path = write(tmp_path / "logs" / "a.jsonl", jsonl([request(i) for i in range(3)]))
+    store = Store(tmp_path / "store")
+    with monkeypatch.context() as old:
+        old.setattr(ingest_module, "content_digest", lambda d: hashlib.sha256(d).hexdigest())
+        assert [f.status for f in ingest([path.parent], store).files] == ["loaded"]
+    assert list(store.manifest().files) == [hashlib.sha256(path.read_bytes()).hexdigest()]
+    opened = _reads(monkeypatch)
+    assert [f.status for f in ingest([path.parent], store).files] == ["unchanged"]
+    assert opened == []  # known by path, size and mtime: no hash of either kind needed
+    os.utime(path, ns=(10**18, 10**18))
+    assert [f.status for f in ingest([path.parent], store).files] == ["loaded"]  # read again
+    assert totals(store)["rows"] == 3  # its rows replaced, not added twice
+    assert ingest_module.content_digest(path.read_bytes()) in store.manifest().files
+    opened.clear()
+    assert [f.status for f in ingest([path.parent], store).files] == ["unchanged"]
+    assert opened == []
+
+
+def test_file_identity_is_a_prefixed_128_bit_xxh3_the_same_streamed_or_whole(
+    tmp_path: Path,
+) -> None:
+    data = b"".join(f"line {i}\n".encode() for i in range(300_000))  # several read blocks
+    path = write(tmp_path / "big.jsonl", data)
+    digest = ingest_module.file_digest(path)
+    assert digest == ingest_module.content_digest(data)
+    assert digest == "xxh3_128:" + xxhash.xxh3_128_hexdigest(data)
+    assert ingest_module.content_digest(data + b"x") != digest
 
 
 def test_two_copies_of_one_export_are_both_skipped_unread(
