@@ -8,7 +8,6 @@ free and never double-counts. A file that cannot be read is reported and the run
 
 from __future__ import annotations
 
-import contextlib
 import fnmatch
 import os
 import time
@@ -102,26 +101,55 @@ class IngestSummary:
 def discover(paths: Iterable[Path]) -> list[Path]:
     """Files under the given paths, recursively, sorted, each once; hidden entries skipped.
 
-    Symlink loops and unreadable folders do not stop the walk. A path that does not exist
-    is a usage error: a typo in a cron line must not pass silently.
+    A file reached by several paths (a symlink to it, or roots that overlap) is listed
+    once, under the path that sorts first. Symlink loops and unreadable folders do not
+    stop the walk. A path that does not exist is a usage error: a typo in a cron line must
+    not pass silently.
     """
     found: dict[str, Path] = {}
     for root in paths:
         if not root.exists():
             raise UsageError("no such file or folder", path=root)
-        if root.is_file():
-            found.setdefault(str(root.resolve()), root)
-            continue
-        for folder, dirs, files in os.walk(root, followlinks=False, onerror=lambda _e: None):
-            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-            for name in sorted(files):
-                if name.startswith("."):
-                    continue
-                candidate = Path(folder) / name
-                with contextlib.suppress(OSError):
-                    if candidate.is_file():
-                        found.setdefault(str(candidate.resolve()), candidate)
+        pairs = [(str(root.resolve()), str(root))] if root.is_file() else _walk(str(root))
+        for real, path in pairs:
+            shown = Path(path)
+            if real not in found or str(shown) < str(found[real]):
+                found[real] = shown
     return sorted(found.values(), key=str)
+
+
+def _walk(folder: str) -> Iterator[tuple[str, str]]:
+    """(real path, path as found) of every regular file under ``folder``, not hidden.
+
+    The directory entries already say which names are folders, files or symlinks, so a
+    plain file costs no system call of its own, and its real path is its folder's (worked
+    out once per folder) plus its name; only a symlinked file is resolved on its own.
+    Symlinked folders are not entered (no loops; a tree reached twice is not read twice).
+    A Claude Code tree of 2,698 files: 0.12 s with a stat and a resolve per file.
+    """
+    try:
+        with os.scandir(folder) as listing:
+            entries = sorted(listing, key=lambda entry: entry.name)
+    except OSError:
+        return  # unreadable: skipped, like a folder that vanished mid-walk
+    real_folder: str | None = None
+    for entry in entries:
+        if entry.name.startswith("."):
+            continue
+        try:
+            if entry.is_dir(follow_symlinks=False):
+                yield from _walk(entry.path)
+                continue
+            if not entry.is_file():  # follows a symlink: a link to a file is a file
+                continue
+            if entry.is_symlink():
+                yield os.path.realpath(entry.path), entry.path
+                continue
+        except OSError:
+            continue
+        if real_folder is None:
+            real_folder = os.path.realpath(folder)
+        yield os.path.join(real_folder, entry.name), entry.path  # noqa: PTH118 (str: no Path per file)
 
 
 #: Names the hash in every digest, so a store can hold records of more than one (a store

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 import audit.ingest as ingest_module
 import audit.store as store_module
 from audit.errors import ExitCode, UsageError
-from audit.ingest import ingest
+from audit.ingest import discover, ingest
 from audit.period import parse_since
 from audit.store import Store
 
@@ -162,6 +162,36 @@ def test_symlink_loop_does_not_hang(tmp_path: Path, store: Store) -> None:
     write(folder / "log.jsonl", jsonl([request(3)]))
     (folder / "again").symlink_to(folder, target_is_directory=True)
     assert [f.status for f in ingest([folder], store).files] == ["loaded"]
+
+
+def test_discover_lists_each_regular_file_once_under_its_first_path(tmp_path: Path) -> None:
+    root = tmp_path / "exports"
+    kept = [
+        write(root / "a.jsonl", "{}\n"),
+        write(root / "sub" / "b.csv", "x\n"),
+        write(root / "sub" / "deeper" / "c.jsonl", "{}\n"),
+    ]
+    write(root / ".hidden.jsonl", "{}\n")
+    write(root / ".git" / "d.jsonl", "{}\n")
+    write(root / "sub" / ".cache" / "e.jsonl", "{}\n")
+    (root / "z-link.jsonl").symlink_to(root / "a.jsonl")  # the same file again: listed once
+    (root / "0-link.csv").symlink_to(root / "sub" / "b.csv")  # sorts first: listed so
+    (root / "broken.jsonl").symlink_to(root / "missing.jsonl")
+    (root / "linked-folder").symlink_to(root / "sub", target_is_directory=True)
+    (root / "fifo").mkdir()
+    os.mkfifo(root / "fifo" / "pipe.jsonl")  # not a regular file
+    found = discover([root, root / "sub" / "deeper" / "c.jsonl"])
+    assert found == [root / "0-link.csv", kept[0], kept[2]]
+
+
+def test_discover_takes_a_symlinked_root_and_relative_paths(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = write(tmp_path / "real" / "logs" / "a.jsonl", "{}\n").parent
+    (tmp_path / "alias").symlink_to(target, target_is_directory=True)
+    monkeypatch.chdir(tmp_path)
+    assert discover([Path("./alias/")]) == [Path("alias/a.jsonl")]
+    assert discover([Path("alias"), target]) == [target / "a.jsonl"]  # once: "/…" sorts first
 
 
 def test_uncommitted_parts_are_invisible_and_cleaned_up(tmp_path: Path, store: Store) -> None:
