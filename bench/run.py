@@ -276,24 +276,40 @@ def _why(run: Measure, mem_limit: int | None) -> str:
     return f"exit {run.returncode}: {last[:200]}"
 
 
+def _head_commit(dot_git: Path) -> str | None:
+    """The commit ``HEAD`` names, from the files alone; ``dot_git`` may be a worktree's
+    ``.git`` file (the benchmark is best run from a worktree of a fixed commit)."""
+    git_dir = dot_git
+    if dot_git.is_file():  # a worktree: "gitdir: <main repo>/.git/worktrees/<name>"
+        text = dot_git.read_text().strip()
+        if not text.startswith("gitdir: "):
+            return None
+        git_dir = (dot_git.parent / text[8:]).resolve()
+    head = git_dir / "HEAD"
+    if not head.is_file():
+        return None
+    ref = head.read_text().strip()
+    if not ref.startswith("ref: "):
+        return ref[:12]
+    common = git_dir
+    if (git_dir / "commondir").is_file():  # branch refs live in the main repository
+        common = (git_dir / (git_dir / "commondir").read_text().strip()).resolve()
+    name = ref[5:]
+    for base in (git_dir, common):
+        if (base / name).is_file():
+            return (base / name).read_text().strip()[:12]
+    packed = common / "packed-refs"
+    if packed.is_file():
+        for line in packed.read_text().splitlines():
+            if line.endswith(" " + name):
+                return line.split()[0][:12]
+    return None
+
+
 def _source_state() -> str:
     """The checked-out commit (read from .git, no git command) and the newest source file."""
     root = BENCH.parent
-    commit = "?"
-    head = root / ".git" / "HEAD"
-    if head.exists():
-        ref = head.read_text().strip()
-        if ref.startswith("ref: "):
-            name = ref[5:]
-            loose = root / ".git" / name
-            if loose.exists():
-                commit = loose.read_text().strip()[:12]
-            elif (root / ".git" / "packed-refs").exists():
-                for line in (root / ".git" / "packed-refs").read_text().splitlines():
-                    if line.endswith(" " + name):
-                        commit = line.split()[0][:12]
-        else:
-            commit = ref[:12]
+    commit = _head_commit(root / ".git") or "?"
     newest = max((p.stat().st_mtime for p in (root / "audit").rglob("*.py")), default=0)
     stamp = datetime.fromtimestamp(newest, UTC).strftime("%Y-%m-%d %H:%M UTC")
     return f"HEAD {commit}, newest file under audit/ modified {stamp}"
