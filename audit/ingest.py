@@ -28,7 +28,7 @@ from audit.normalize import finished_rows
 from audit.pricing import PriceBook, load_price_book, resolve_models
 from audit.sources import ReadOptions, Sample, SourceAdapter, detect
 from audit.sources.base import GZIP_MAGIC
-from audit.store import Store, StoreWriter, fault_point
+from audit.store import PreparedAppend, Store, StoreWriter, fault_point, prepare_append
 
 #: Rows of a big (streamed) file buffered in memory before they are written as parts
 #: (bounds peak memory). A stored row takes about 500 bytes in memory and the flush briefly
@@ -53,6 +53,22 @@ READ_ERRORS = (OSError, EOFError, zlib.error, PolarsError, AuditError)
 FAILED = frozenset({"unrecognised", "empty", "unreadable"})
 #: Good rows and rejects of a chunk or a batch, after shared validation.
 _Mapped = tuple[pl.DataFrame, pl.DataFrame]
+
+
+@dataclass(frozen=True)
+class _Ready:
+    """A mapped batch made ready to write, by the worker (see :func:`prepare_append`)."""
+
+    append: PreparedAppend
+    rejects: pl.DataFrame
+    stats: dict[str, tuple[int, int, list[str], list[dict[str, object]]]]
+
+
+def _ready(mapped: _Mapped) -> _Ready:
+    rows, rejects = mapped
+    return _Ready(prepare_append(rows), rejects, _per_file(rows, rejects))
+
+
 #: Documentation that export folders commonly carry; skipped visibly, never "unrecognised".
 DOCUMENTATION = ("README*", "readme*", "*.md", "*.rst", "LICENSE*", "CHANGELOG*")
 #: tokaudit's own settings, often kept beside the exports they describe.
@@ -389,7 +405,7 @@ class _Run:
         self.last_format: SourceAdapter | None = None  # of the last file in any folder
         self.unfinished: set[int] = set()  # id() of results whose batch is not written yet
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tokaudit-map")
-        self.in_flight: tuple[list[_Pending], Future[_Mapped]] | None = None
+        self.in_flight: tuple[list[_Pending], Future[_Ready]] | None = None
 
     def add(self, path: Path, size: int) -> None:
         """Handle one file: at once, or by adding it to the batch."""
@@ -481,7 +497,7 @@ class _Run:
         if not batch:
             return
         adapter, options, book = batch[0].adapter, self.options, self.book
-        work: Callable[[], _Mapped] | Exception
+        work: Callable[[], _Ready] | Exception
         step = max(1, -(-len(batch) // PREPARE_PARTS))
         done: list[pl.DataFrame] = []
         rest = batch
@@ -493,7 +509,7 @@ class _Run:
         except (PolarsError, AuditError) as exc:
             work = exc  # handled as a failed mapping: the files are retried alone
         self._complete()
-        future: Future[_Mapped]
+        future: Future[_Ready]
         if isinstance(work, Exception):
             future = Future()
             future.set_exception(work)
@@ -521,7 +537,7 @@ class _Run:
             return
         batch, future = self.in_flight
         self.in_flight = None
-        mapped: _Mapped | Exception
+        mapped: _Ready | Exception
         try:
             mapped = future.result()
         except (PolarsError, AuditError) as exc:
@@ -531,15 +547,15 @@ class _Run:
             self.unfinished.discard(id(item.result))
         self._announce()
 
-    def _write_batch(self, batch: list[_Pending], mapped: _Mapped | Exception) -> None:
+    def _write_batch(self, batch: list[_Pending], mapped: _Ready | Exception) -> None:
         if isinstance(mapped, Exception):
             if len(batch) > 1:
                 # One file's content broke the shared query: map each file alone, so only
                 # that file is reported and every other file still loads.
                 for item in batch:
                     try:
-                        alone: _Mapped | Exception = _map_batch(
-                            item.adapter, [item], self.options, self.book
+                        alone: _Ready | Exception = _ready(
+                            _map_batch(item.adapter, [item], self.options, self.book)
                         )
                     except (PolarsError, AuditError) as exc:
                         alone = exc
@@ -549,11 +565,10 @@ class _Run:
             result.status, result.message = "unreadable", _describe(mapped)
             self._note_problem(result)
             return
-        rows, rejects = mapped
-        written = self.writer.append_by_file(rows)
-        if rejects.height:
-            self.writer.append_rejects(rejects)
-        stats = _per_file(rows, rejects)
+        written = self.writer.append_prepared(mapped.append)
+        if mapped.rejects.height:
+            self.writer.append_rejects(mapped.rejects)
+        stats = mapped.stats
         for item in batch:
             result = item.result
             result.rows_read, result.rows_rejected, months, result.reasons = stats.get(
@@ -591,13 +606,14 @@ def _map_parts(
     rest: list[_Pending],
     options: ReadOptions,
     book: PriceBook,
-) -> _Mapped:
+) -> _Ready:
     """A batch whose first files are prepared (``done``, in order) and the rest not: the
-    rest prepared here, then all mapped together. Runs on the worker thread."""
+    rest prepared here, then all mapped together and made ready to write. Runs on the
+    worker thread."""
     parts = [*done, _prepared(adapter, rest, options)] if rest else done
     parts = [frame for frame in parts if frame.width]
     prepared = pl.concat(parts, how="diagonal_relaxed") if parts else pl.DataFrame()
-    return _map_prepared(adapter, prepared, options, book)
+    return _ready(_map_prepared(adapter, prepared, options, book))
 
 
 def _map_batch(

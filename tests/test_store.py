@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -437,3 +438,60 @@ def test_frequent_small_ingests_keep_a_month_to_a_bounded_number_of_parts(
     whole = runner.invoke(app, [*report, "--store", str(once)])
     assert json.loads(merged.stdout)["totals"] == json.loads(whole.stdout)["totals"]
     assert json.loads(merged.stdout)["totals"]["requests"] == 36
+
+
+# ------------------------------------------------------------------ appends made ready elsewhere
+
+
+def _from(rows: pl.DataFrame, name: str) -> pl.DataFrame:
+    return rows.with_columns(pl.lit(name).alias("source_file"))
+
+
+def test_a_prepared_append_is_written_as_the_writer_would_and_deduplicated(
+    tmp_path: Path,
+) -> None:
+    store = Store(tmp_path / "store")
+    with store.writer() as writer:
+        writer.append(_from(_rows(range(0, 3), "2026-06"), "old.jsonl"))
+        writer.commit()
+    # made ready on another thread, as an ingest's worker does
+    batch = pl.concat(
+        [
+            _from(_rows(range(2, 6), "2026-06"), "a.jsonl"),  # ids 2 stored already
+            _from(_rows(range(10, 13), "2026-07"), "b.jsonl"),  # all new
+            _from(_rows(range(12, 14), "2026-07"), "a.jsonl"),  # id 12 repeated in the batch
+        ]
+    )
+    with ThreadPoolExecutor(1) as pool:
+        prepared = pool.submit(store_module.prepare_append, batch).result()
+    assert [group.month for group in prepared.groups] == ["2026-06", "2026-07"]
+    with store.writer() as writer:
+        counts = writer.append_prepared(prepared)
+        writer.commit()
+    assert counts == {"a.jsonl": 3 + 1, "b.jsonl": 3}
+    stored = store.scan().collect().sort("record_id")
+    assert stored.get_column("record_id").to_list() == [
+        f"r{i:05d}" for i in (0, 1, 2, 3, 4, 5, 10, 11, 12, 13)
+    ]
+    assert stored.filter(pl.col("record_id") == "r00002")["source_file"].item() == "old.jsonl"
+    # July was all new: its part is the bytes prepared, which are what the writer writes
+    [july] = [part for part in store.manifest().parts if part["month"] == "2026-07"]
+    written = (store.root / july["path"]).read_bytes()
+    [group] = [group for group in prepared.groups if group.month == "2026-07"]
+    assert written == group.encoded
+    again = tmp_path / "again.parquet"
+    group.rows.drop("_id_hash").write_parquet(again, **store_module.PARQUET_OPTIONS)
+    assert again.read_bytes() == written
+
+
+def test_an_empty_or_fully_stored_prepared_append_writes_nothing(tmp_path: Path) -> None:
+    store = Store(tmp_path / "store")
+    rows = _from(_rows(range(3), "2026-06"), "a.jsonl")
+    with store.writer() as writer:
+        assert writer.append_prepared(store_module.prepare_append(rows.clear())) == {}
+        writer.append(rows)
+        writer.commit()
+        parts = list(store.manifest().parts)
+        assert writer.append_prepared(store_module.prepare_append(rows)) == {}
+        writer.commit()
+    assert store.manifest().parts == parts
