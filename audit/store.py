@@ -430,7 +430,7 @@ PARQUET_OPTIONS: dict[str, Any] = {"compression": "zstd", "statistics": True}
 class _MonthRows:
     month: str
     rows: pl.DataFrame  # unique ids, each with its hash in ``_id_hash``
-    encoded: bytes  # ``rows`` without the hash, as the part file
+    encoded: bytes | None  # ``rows`` without the hash, as the part file (None: not encoded)
     per_file: dict[str, int]
 
 
@@ -443,12 +443,15 @@ class PreparedAppend:
     groups: tuple[_MonthRows, ...]
 
 
-def prepare_append(rows: pl.DataFrame) -> PreparedAppend:
+def prepare_append(rows: pl.DataFrame, *, encode: bool = True) -> PreparedAppend:
     """The part of an append that needs nothing from the store, so it can run elsewhere.
 
     An ingest's reading thread is the one a Claude Code ingest waits on, while its worker
     thread idles a fifth of the run: the worker does this for each batch it maps (hashing,
-    splitting and encoding were ~0.3 s of the reading thread's 4.5 s).
+    splitting and encoding were ~0.3 s of the reading thread's 4.5 s). Encoding before the
+    check against the stored ids is wasted on rows already stored (a grown log read
+    again), so ``encode=False`` leaves it to :meth:`StoreWriter.append_prepared`, for the
+    fresh rows only: what an append on the writer's own thread does.
     """
     if rows.height == 0:
         return PreparedAppend(())
@@ -463,10 +466,13 @@ def prepare_append(rows: pl.DataFrame) -> PreparedAppend:
     groups = []
     for (number,), group in rows.with_columns(key).group_by("_month", maintain_order=True):
         month_rows = group.drop("_month")
-        encoded = io.BytesIO()
-        month_rows.drop(_HASH).write_parquet(encoded, **PARQUET_OPTIONS)
+        encoded = None
+        if encode:
+            buffer = io.BytesIO()
+            month_rows.drop(_HASH).write_parquet(buffer, **PARQUET_OPTIONS)
+            encoded = buffer.getvalue()
         month = f"{number // 100:04d}-{number % 100:02d}"
-        groups.append(_MonthRows(month, month_rows, encoded.getvalue(), _rows_per_file(month_rows)))
+        groups.append(_MonthRows(month, month_rows, encoded, _rows_per_file(month_rows)))
     return PreparedAppend(tuple(groups))
 
 
@@ -633,14 +639,14 @@ class StoreWriter:
         A batch of many files is written in one go; each file's ingest line still says how
         many of its rows were new and how many were duplicates.
         """
-        return self.append_prepared(prepare_append(rows))
+        return self.append_prepared(prepare_append(rows, encode=False))
 
     def append_prepared(self, prepared: PreparedAppend) -> dict[str, int]:
         """:meth:`append_by_file` for rows :func:`prepare_append` made ready elsewhere.
 
         Only what needs the store's state happens here: the check against the stored ids,
-        and the part files, written from the bytes already encoded (re-encoded only in the
-        rare case some rows turn out to be stored already).
+        and the part files, written from the bytes already encoded when every row is new
+        (encoded here, from the fresh rows, otherwise).
         """
         counts: dict[str, int] = {}
         for group in prepared.groups:
@@ -649,7 +655,8 @@ class StoreWriter:
                 continue
             relative = self._new_path(f"data/month={group.month}", "part", "parquet")
             whole = fresh.height == group.rows.height
-            self._write_part(group.encoded if whole else fresh.drop(_HASH), relative)
+            encoded = group.encoded if whole else None
+            self._write_part(fresh.drop(_HASH) if encoded is None else encoded, relative)
             self.manifest.parts.append(
                 {"path": relative, "month": group.month, "rows": fresh.height}
             )

@@ -495,3 +495,30 @@ def test_an_empty_or_fully_stored_prepared_append_writes_nothing(tmp_path: Path)
         assert writer.append_prepared(store_module.prepare_append(rows)) == {}
         writer.commit()
     assert store.manifest().parts == parts
+
+
+def test_an_append_on_the_writers_thread_encodes_only_the_rows_it_writes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A grown log read again is mostly stored rows: none of them is encoded for nothing."""
+    store = Store(tmp_path / "store")
+    rows = _from(_rows(range(5), "2026-06"), "log.jsonl")
+    with store.writer() as writer:
+        writer.append(rows)
+        writer.commit()
+    encoded: list[int] = []
+    original = pl.DataFrame.write_parquet
+
+    def counting(frame: pl.DataFrame, *args: Any, **kwargs: Any) -> Any:
+        encoded.append(frame.height)
+        return original(frame, *args, **kwargs)
+
+    monkeypatch.setattr(pl.DataFrame, "write_parquet", counting)
+    grown = pl.concat([rows, _from(_rows(range(5, 7), "2026-06"), "log.jsonl")])
+    with store.writer() as writer:
+        assert writer.append(rows) == 0
+        assert encoded == []
+        assert writer.append(grown) == 2
+        writer.commit()
+    assert encoded == [2]
+    assert store.scan().collect().height == 7
