@@ -53,22 +53,6 @@ READ_ERRORS = (OSError, EOFError, zlib.error, PolarsError, AuditError)
 FAILED = frozenset({"unrecognised", "empty", "unreadable"})
 #: Good rows and rejects of a chunk or a batch, after shared validation.
 _Mapped = tuple[pl.DataFrame, pl.DataFrame]
-
-
-@dataclass(frozen=True)
-class _Ready:
-    """A mapped batch made ready to write, by the worker (see :func:`prepare_append`)."""
-
-    append: PreparedAppend
-    rejects: pl.DataFrame
-    stats: dict[str, tuple[int, int, list[str], list[dict[str, object]]]]
-
-
-def _ready(mapped: _Mapped) -> _Ready:
-    rows, rejects = mapped
-    return _Ready(prepare_append(rows), rejects, _per_file(rows, rejects))
-
-
 #: Documentation that export folders commonly carry; skipped visibly, never "unrecognised".
 DOCUMENTATION = ("README*", "readme*", "*.md", "*.rst", "LICENSE*", "CHANGELOG*")
 #: tokaudit's own settings, often kept beside the exports they describe.
@@ -598,6 +582,20 @@ def _map_prepared(
     if not prepared.width:
         return pl.DataFrame(), pl.DataFrame()
     return _finished(adapter.transform(prepared, options), adapter, None, book)
+
+
+@dataclass(frozen=True)
+class _Ready:
+    """A mapped batch made ready to write, by the worker (see :func:`prepare_append`)."""
+
+    append: PreparedAppend
+    rejects: pl.DataFrame
+    stats: dict[str, tuple[int, int, list[str], list[dict[str, object]]]]
+
+
+def _ready(mapped: _Mapped) -> _Ready:
+    rows, rejects = mapped
+    return _Ready(prepare_append(rows), rejects, _per_file(rows, rejects))
 
 
 def _map_parts(
