@@ -295,3 +295,51 @@ def test_decoding_from_the_source_bytes_equals_decoding_the_lines(texts: list[st
     block = LineBlock(1, body, len(texts))
     lines = text_lines(block_lines(block))
     assert decode_objects(lines, SCHEMA, text=body).equals(decode_objects(lines, SCHEMA))
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(st.none() | st.text(max_size=30), max_size=60),
+    st.integers(min_value=1, max_value=200),
+)
+def test_decode_slices_cover_every_line_once_and_stay_near_their_size(
+    texts: list[str | None], size: int
+) -> None:
+    """Slices are consecutive, start at row 0, and each holds at most ``size`` bytes, or
+    less than that before its last line (so a line longer than ``size`` ends its slice)."""
+    lines = pl.Series(texts, dtype=pl.String)
+    starts = jsonlines._slice_starts(lines, size)
+    ends = [*starts[1:], len(texts)]
+    assert starts[0] == 0
+    assert all(a < b for a, b in zip(starts, ends, strict=True)) or not texts
+    lengths = [len((text or "").encode()) for text in texts]
+    for start, end in zip(starts, ends, strict=True):
+        before_last, whole = sum(lengths[start : end - 1]), sum(lengths[start:end])
+        assert whole <= size or before_last < size
+    if sum(lengths) <= size:
+        assert starts == [0]
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(object_lines, min_size=1, max_size=40), st.integers(min_value=1, max_value=300))
+def test_decoding_in_slices_equals_decoding_line_by_line(texts: list[str], size: int) -> None:
+    """The reference decode runs on slices of the text (it is much cheaper per byte on
+    small ones); loads, refusals and reasons are the same as one line at a time."""
+    lines = pl.DataFrame(
+        {
+            "source_line": list(range(1, len(texts) + 1)),
+            "line": texts,
+            "_error": [None] * len(texts),
+        },
+        schema={"source_line": pl.Int64, "line": pl.String, "_error": pl.String},
+    )
+    with patch.object(jsonlines, "_DECODE_SLICE_BYTES", size):
+        out = decode_objects(lines, SCHEMA, fast=False)
+    assert out["source_line"].to_list() == list(range(1, len(texts) + 1))
+    got = [
+        "refused" if error is not None else doc
+        for doc, error in zip(out["doc"].to_list(), out["_error"].to_list(), strict=True)
+    ]
+    assert got == _reference(lines)
+    whole = decode_objects(lines, SCHEMA, fast=False)
+    assert out.equals(whole)
