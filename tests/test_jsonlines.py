@@ -169,9 +169,10 @@ def _reference(lines: pl.DataFrame) -> list[object]:
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(object_lines, min_size=1, max_size=40))
-def test_the_fast_decode_equals_the_reference_decode_line_by_line(texts: list[str]) -> None:
-    """The NDJSON-reader path loads exactly what ``str.json_decode`` loads, and refuses
-    (then diagnoses) exactly what it refuses: objects or arrays in text fields included."""
+def test_the_decode_equals_decoding_line_by_line(texts: list[str]) -> None:
+    """Decoding in bulk loads exactly what ``str.json_decode`` loads line by line, and
+    refuses (then diagnoses) exactly what it refuses: objects or arrays in text fields
+    included."""
     lines = pl.DataFrame(
         {
             "source_line": list(range(1, len(texts) + 1)),
@@ -180,14 +181,13 @@ def test_the_fast_decode_equals_the_reference_decode_line_by_line(texts: list[st
         },
         schema={"source_line": pl.Int64, "line": pl.String, "_error": pl.String},
     )
-    for fast in (True, False):
-        out = decode_objects(lines, SCHEMA, fast=fast)
-        assert out["source_line"].to_list() == list(range(1, len(texts) + 1))
-        got = [
-            "refused" if error is not None else doc
-            for doc, error in zip(out["doc"].to_list(), out["_error"].to_list(), strict=True)
-        ]
-        assert got == _reference(lines)
+    out = decode_objects(lines, SCHEMA)
+    assert out["source_line"].to_list() == list(range(1, len(texts) + 1))
+    got = [
+        "refused" if error is not None else doc
+        for doc, error in zip(out["doc"].to_list(), out["_error"].to_list(), strict=True)
+    ]
+    assert got == _reference(lines)
 
 
 def test_text_that_merely_starts_like_json_is_kept_as_text() -> None:
@@ -280,23 +280,6 @@ def test_native_line_split_equals_splitting_the_bytes(
     assert kept == expected
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(
-    st.lists(
-        object_lines | st.sampled_from(["", "  ", "\r", "\u00a0", "[1]", "{", '{"a":"x"}\r{}']),
-        min_size=1,
-        max_size=40,
-    )
-)
-def test_decoding_from_the_source_bytes_equals_decoding_the_lines(texts: list[str]) -> None:
-    """Handing decode_objects the bytes the lines came from (blank lines and all) changes
-    nothing: those bytes are used only when they must give exactly the same rows."""
-    body = "\n".join(texts).encode()
-    block = LineBlock(1, body, len(texts))
-    lines = text_lines(block_lines(block))
-    assert decode_objects(lines, SCHEMA, text=body).equals(decode_objects(lines, SCHEMA))
-
-
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     st.lists(st.none() | st.text(max_size=30), max_size=60),
@@ -334,12 +317,12 @@ def test_decoding_in_slices_equals_decoding_line_by_line(texts: list[str], size:
         schema={"source_line": pl.Int64, "line": pl.String, "_error": pl.String},
     )
     with patch.object(jsonlines, "_DECODE_SLICE_BYTES", size):
-        out = decode_objects(lines, SCHEMA, fast=False)
+        out = decode_objects(lines, SCHEMA)
     assert out["source_line"].to_list() == list(range(1, len(texts) + 1))
     got = [
         "refused" if error is not None else doc
         for doc, error in zip(out["doc"].to_list(), out["_error"].to_list(), strict=True)
     ]
     assert got == _reference(lines)
-    whole = decode_objects(lines, SCHEMA, fast=False)
+    whole = decode_objects(lines, SCHEMA)
     assert out.equals(whole)

@@ -212,7 +212,7 @@ class ClaudeCodeTranscript(SourceAdapter):
             yield pl.concat(parts, how="diagonal")
 
     def prepare(self, frame: pl.DataFrame, options: ReadOptions) -> pl.DataFrame:
-        return _extract(decode_objects(text_lines(frame), LINE_SCHEMA, fast=False))
+        return _extract(decode_objects(text_lines(frame), LINE_SCHEMA))
 
     def transform(self, frame: pl.DataFrame, options: ReadOptions) -> pl.LazyFrame:
         return _map(frame)

@@ -33,7 +33,7 @@ from audit.normalize import (
 )
 from audit.sources import source
 from audit.sources.base import ReadOptions, Sample, SourceAdapter
-from audit.sources.jsonlines import DOC, LINE, decode_objects, iter_lines_with_text
+from audit.sources.jsonlines import DOC, LINE, decode_objects, iter_lines
 
 S = pl.String
 
@@ -194,10 +194,10 @@ class GenericJsonl(SourceAdapter):
     ) -> Iterator[pl.DataFrame]:
         """Decoded lines and their raw values; the extra keys are the file's own (first lines)."""
         extra_keys: list[str] | None = None
-        for lines, text in iter_lines_with_text(path, options.chunk_bytes, data):
+        for lines in iter_lines(path, options.chunk_bytes, data):
             if extra_keys is None:
                 extra_keys = _discover_extra_keys(lines)
-            yield _extract(decode_objects(lines, LINE_SCHEMA, text=text), extra_keys)
+            yield _extract(decode_objects(lines, LINE_SCHEMA), extra_keys)
 
     def transform(self, frame: pl.DataFrame, options: ReadOptions) -> pl.LazyFrame:
         # A batch holds the union of its files' extra keys; a file without one has nulls.

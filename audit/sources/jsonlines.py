@@ -27,9 +27,7 @@ DOC = "doc"
 _BISECT_FLOOR = 16
 #: Below this size the CSV reader's set-up (~2 ms) costs more than ``bytes.split``.
 _NATIVE_SPLIT_BYTES = 4 * 1024 * 1024
-#: Below this many lines the reference decode is as fast as the NDJSON reader's set-up.
-_FAST_MIN_ROWS = 8
-#: Text per ``str.json_decode`` call; see :func:`_decode_exact` (1 MiB: about a thousand
+#: Text per ``str.json_decode`` call; see :func:`_decode` (1 MiB: about a thousand
 #: Claude Code usage lines or two thousand gateway lines, both near the fastest size).
 _DECODE_SLICE_BYTES = 1024 * 1024
 _ORDER = "_order"
@@ -232,20 +230,11 @@ def iter_lines(
     A final line cut mid-object fails to decode later and is rejected with that reason.
     ``data``: the content, when already read (see :func:`iter_line_blocks`).
     """
-    for lines, _ in iter_lines_with_text(path, chunk_bytes, data):
-        yield lines
-
-
-def iter_lines_with_text(
-    path: Path, chunk_bytes: int = 64 * 1024 * 1024, data: bytes | None = None
-) -> Iterator[tuple[pl.DataFrame, bytes | None]]:
-    """:func:`iter_lines`, each frame with the bytes its lines were split from (None for
-    the row that records a broken stream), for :func:`decode_objects`' ``text``."""
     for block in iter_line_blocks(path, chunk_bytes, data):
         if block.body:  # has lines (their count is not needed yet)
-            yield _lines_frame(block), block.body
+            yield _lines_frame(block)
         if block.error:
-            yield broken_stream(block.first_line + block.count, block.error), None
+            yield broken_stream(block.first_line + block.count, block.error)
 
 
 def _kind(value: Any) -> str:
@@ -296,14 +285,14 @@ def diagnose(line: str, dtype: pl.Struct) -> str:
     return _shape_mismatch(value, dtype) or "line could not be decoded"
 
 
-def _decode_exact(frame: pl.DataFrame, dtype: pl.Struct) -> pl.DataFrame:
-    """The reference decode: ``str.json_decode``, which fails on any line that does not fit.
+def _decode(frame: pl.DataFrame, dtype: pl.Struct) -> pl.DataFrame:
+    """Every line through ``str.json_decode``, raising PolarsError when one does not fit
+    (the caller bisects).
 
     Run on slices of about :data:`_DECODE_SLICE_BYTES` of text, not on the whole column:
     one call's cost grows faster than its text (one call over 57k Claude Code lines, 87 MB,
-    took 340 ms of CPU; 5,000 lines a call 215 ms; 1,000 lines, about 1.5 MB, 136 ms),
-    and a batch of lines is as fast as the slowest of its calls is big. Same result, since
-    every line is decoded on its own either way.
+    took 340 ms of CPU; 5,000 lines a call 215 ms; 1,000 lines, about 1.5 MB, 136 ms).
+    Each line is decoded on its own either way, so the result is the same.
     """
     starts = _slice_starts(frame.get_column(LINE), _DECODE_SLICE_BYTES)
     ends = [*starts[1:], frame.height]
@@ -327,85 +316,16 @@ def _slice_starts(lines: pl.Series, size: int) -> list[int]:
     return [0, *(cut for cut in cuts if 0 < cut < lines.len())]
 
 
-def _all_text(dtype: pl.Struct) -> bool:
-    """Whether every field of ``dtype``, at any depth, is text or an object of such fields:
-    the only schemas for which the fast decode is proven equal to the reference one."""
-    return all(
-        _all_text(fld.dtype) if isinstance(fld.dtype, pl.Struct) else fld.dtype == pl.String
-        for fld in dtype.fields
-    )
-
-
-def _nested_in_text(decoded: pl.DataFrame) -> pl.Series | None:
-    """Rows where some text field (at any depth) starts with ``{`` or ``[``; None if none.
-
-    An object or array the NDJSON reader kept as text starts so; a genuine text that does
-    is only decoded again for nothing. The struct fields are unnested into one flat frame
-    (free) and checked in a single query: one call into Polars, where a call per field
-    (~70) made this thread wait to retake the GIL from the worker at every call, and
-    ``struct.field`` expressions cost more than the check itself.
-    """
-    leaves: list[pl.Series] = []
-    pending = list(decoded.iter_columns())
-    while pending:
-        column = pending.pop()
-        if column.dtype == pl.Struct:
-            pending.extend(column.struct.unnest().iter_columns())
-        else:
-            leaves.append(column)
-    flat = pl.DataFrame([leaf.alias(str(index)) for index, leaf in enumerate(leaves)])
-    nulls = flat.null_count().row(0)
-    kept = [name for name, count in zip(flat.columns, nulls, strict=True) if count < flat.height]
-    flat = flat.select(kept)
-    if not flat.width:
-        return None
-    opens = pl.all().str.starts_with("{") | pl.all().str.starts_with("[")
-    flags = flat.select(pl.any_horizontal(opens).fill_null(False)).to_series()
-    return flags if flags.any() else None
-
-
-def _decode(frame: pl.DataFrame, dtype: pl.Struct, text: bytes | None = None) -> pl.DataFrame:
-    """Decode every line, raising PolarsError when one does not fit (the caller bisects).
-
-    ``text``: the same lines as bytes, blank lines allowed (see :func:`decode_objects`).
-
-    Polars' NDJSON reader parses flat gateway lines about 4x faster than ``str.json_decode``
-    on one core (long transcript lines gain little: see ``fast`` in :func:`decode_objects`),
-    so it goes first. Its result is the reference decode's except in one case: where a
-    text field holds an object or array, the reader keeps it as JSON text while the
-    reference refuses the line (which ingest then rejects with a reason). Rows where a text
-    field starts like an object or array (see :func:`_nested_in_text`) are therefore
-    decoded again the reference way. Lines reach here stripped, non-blank and starting
-    with ``{`` (see :func:`decode_objects`), so each is one row; the row count is checked
-    anyway and anything else takes the reference path.
-    """
-    if frame.height < _FAST_MIN_ROWS or not _all_text(dtype):
-        return _decode_exact(frame, dtype)
-    if text is None:
-        text = frame.get_column(LINE).str.join("\n").cast(pl.Binary).item()
-    fast = pl.read_ndjson(text, schema={fld.name: fld.dtype for fld in dtype.fields})
-    if fast.height != frame.height:
-        return _decode_exact(frame, dtype)
-    decoded = frame.with_columns(fast.to_struct(DOC))
-    flags = _nested_in_text(fast)
-    if flags is None:
-        return decoded
-    order = "_fast_order"
-    decoded = decoded.with_row_index(order)
-    exact = _decode_exact(decoded.filter(flags), dtype)
-    return pl.concat([decoded.filter(~flags), exact]).sort(order).drop(order)
-
-
-def _decode_robust(frame: pl.DataFrame, dtype: pl.Struct, fast: bool = True) -> list[pl.DataFrame]:
+def _decode_robust(frame: pl.DataFrame, dtype: pl.Struct) -> list[pl.DataFrame]:
     """Decode in bulk; on failure bisect so only the bad lines pay for the slow path."""
     try:
-        return [_decode(frame, dtype) if fast else _decode_exact(frame, dtype)]
+        return [_decode(frame, dtype)]
     except PolarsError:
         pass
     if frame.height > _BISECT_FLOOR:
         half = frame.height // 2
-        return _decode_robust(frame.slice(0, half), dtype, fast) + _decode_robust(
-            frame.slice(half), dtype, fast
+        return _decode_robust(frame.slice(0, half), dtype) + _decode_robust(
+            frame.slice(half), dtype
         )
     pieces = []
     for row in range(frame.height):
@@ -422,23 +342,19 @@ def _decode_robust(frame: pl.DataFrame, dtype: pl.Struct, fast: bool = True) -> 
     return pieces
 
 
-def decode_objects(
-    lines: pl.DataFrame, dtype: pl.Struct, text: bytes | None = None, *, fast: bool = True
-) -> pl.DataFrame:
+def decode_objects(lines: pl.DataFrame, dtype: pl.Struct) -> pl.DataFrame:
     """Decode each ``line`` into the ``doc`` struct column (fields missing from a line are null).
 
     Lines that are not JSON objects, or whose fields have the wrong shape, get a reason in
     ``_error`` and a null ``doc``; the result keeps every input row, in order.
 
-    ``text``: the bytes the lines were split from (blank lines included), when the caller
-    has them. If every line turns out to be a candidate object, those bytes are what the
-    fast decode parses, instead of the lines joined again (which costs more than parsing
-    flat lines). Otherwise it is ignored.
-
-    ``fast=False`` keeps to the reference decode: for long lines of which the schema reads
-    a small part (Claude Code transcripts, ~1.5 KB a line, half of it message content) the
-    NDJSON reader gains little, and joining the lines for it cost more than it saved (the
-    200k-message tree ingested in ~21 s of CPU with the reference decode, ~27 s without).
+    Only ``str.json_decode`` decodes (in slices, see :func:`_decode`). Polars' NDJSON
+    reader used to go first for most formats, the reference decode re-checking the rows where
+    a text field came out looking like an object; in slices the reference decode costs less
+    CPU on every format we read (8 MB of each sample export: Helicone 19 ms against 27 ms,
+    OpenRouter API 26 against 47, gateway lines 32 against 39, wrapped provider responses 33
+    against 105), and a generic JSONL ingest of 1M requests went from 11.8-13.6 s to
+    10.7-11.3 s with the same rows.
     """
     not_object = pl.col(LINE).is_not_null() & ~pl.col(LINE).str.starts_with("{")
     # Input order, not line number: a batch holds lines of several files.
@@ -453,12 +369,11 @@ def decode_objects(
         if not good.height:
             return lines.drop(_ORDER).with_columns(pl.lit(None, dtype=dtype).alias(DOC))
         try:
-            whole = _decode(good, dtype, text) if fast else _decode_exact(good, dtype)
-            return whole.drop(_ORDER)
+            return _decode(good, dtype).drop(_ORDER)
         except PolarsError:
             pass  # some line does not fit: bisect below
     bad = lines.filter(pl.col(ERROR_COLUMN).is_not_null()).with_columns(
         pl.lit(None, dtype=dtype).alias(DOC)
     )
-    decoded = _decode_robust(good, dtype, fast) if good.height else []
+    decoded = _decode_robust(good, dtype) if good.height else []
     return pl.concat([*decoded, bad], how="vertical").sort(_ORDER).drop(_ORDER)
