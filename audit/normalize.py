@@ -388,30 +388,51 @@ def tags_json(fields: Mapping[str, pl.Expr], extra_json: pl.Expr | None = None) 
     ``extra_json`` is a JSON object text (e.g. a source's free ``metadata``) merged in after
     the named fields. Long string values are replaced by a marker: free text that long is
     most likely prompt content, which never reaches the store.
+
+    The inputs are gathered in one struct first and the fragments built from its fields:
+    Polars does not share repeated subexpressions here, and each value is used several
+    times (null test, length, encoding), so an adapter's cleaning expressions ran three or
+    four times over (a Claude Code batch's tags: 39 ms, 13 ms this way).
     """
+    if not fields and extra_json is None:
+        return pl.lit(None, dtype=pl.String)
+    keys = sorted(fields)
+    inputs = {f"t{index}": fields[key] for index, key in enumerate(keys)}
     parts = []
-    for key in sorted(fields):
-        value = fields[key]
-        encoded = pl.struct(value.alias(key)).struct.json_encode()
-        body = encoded.str.slice(1, encoded.str.len_chars() - 2)
-        too_long = value.cast(pl.String).str.len_chars() > MAX_TAG_VALUE_CHARS
+    for name, key in zip(inputs, keys, strict=True):
+        value = pl.field(name)
+        body = pl.struct(value.alias(key)).struct.json_encode()
+        body = body.str.strip_prefix("{").str.strip_suffix("}")
+        text = value.cast(pl.String)
+        # Characters are counted only where the bytes already exceed the limit.
+        chars = pl.when(text.str.len_bytes() > MAX_TAG_VALUE_CHARS).then(text).str.len_chars()
         omitted = pl.concat_str(
-            pl.lit(json.dumps(key) + ':"<omitted: '),
-            value.cast(pl.String).str.len_chars().cast(pl.String),
-            pl.lit(' chars>"'),
+            pl.lit(json.dumps(key) + ':"<omitted: '), chars.cast(pl.String), pl.lit(' chars>"')
         )
         parts.append(
-            pl.when(value.is_null()).then(None).when(too_long).then(omitted).otherwise(body)
+            pl.when(value.is_null())
+            .then(None)
+            .when(chars > MAX_TAG_VALUE_CHARS)
+            .then(omitted)
+            .otherwise(body)
         )
     if extra_json is not None:
-        inner = extra_json.str.strip_chars()
+        inputs["extra"] = extra_json
+        raw = pl.field("extra")
+        inner = raw.str.strip_chars()
         inner = inner.str.slice(1, inner.str.len_chars() - 2).str.strip_chars()
-        parts.append(pl.when(extra_json.str.starts_with("{") & (inner != "")).then(inner))
-    if not parts:
-        return pl.lit(None, dtype=pl.String)
-    joined = pl.concat_str(parts, separator=",", ignore_nulls=True)
+        parts.append(pl.when(raw.str.starts_with("{") & (inner != "")).then(inner))
+    joined = pl.field("joined")
     return (
-        pl.when(joined == "").then(None).otherwise(pl.concat_str(pl.lit("{"), joined, pl.lit("}")))
+        pl.struct([expr.alias(name) for name, expr in inputs.items()])
+        .struct.with_fields(pl.concat_str(parts, separator=",", ignore_nulls=True).alias("joined"))
+        .struct.with_fields(
+            pl.when(joined == "")
+            .then(None)
+            .otherwise(pl.concat_str(pl.lit("{"), joined, pl.lit("}")))
+            .alias("tags")
+        )
+        .struct.field("tags")
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
@@ -10,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from audit.normalize import (
+    MAX_TAG_VALUE_CHARS,
     OUTCOME_WORDS,
     mask_secrets,
     parse_bool,
@@ -168,6 +170,56 @@ def test_tags_json_skips_nulls_merges_metadata_and_drops_long_text() -> None:
         '{"a":"x","long":"<omitted: 300 chars>","k": 1}',
         '{"long":"short"}',
     ]
+
+
+def _expected_tags(row: dict[str, object], meta: str | None) -> str | None:
+    """The tags text, spelled out: sorted keys, nulls skipped, long text replaced."""
+    parts = []
+    for key in sorted(row):
+        value = row[key]
+        if value is None:
+            continue
+        if isinstance(value, str) and len(value) > MAX_TAG_VALUE_CHARS:
+            parts.append(f'{json.dumps(key)}:"<omitted: {len(value)} chars>"')
+        else:
+            parts.append(json.dumps({key: value}, ensure_ascii=False, separators=(",", ":"))[1:-1])
+    if meta is not None and meta.startswith("{"):
+        inner = meta.strip()[1:-1].strip()
+        if inner:
+            parts.append(inner)
+    return "{" + ",".join(parts) + "}" if parts else None
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.none() | st.text(max_size=5) | st.text(min_size=250, max_size=300),
+            st.none() | st.text(alphabet='"\\\n\t\x01é€😀 a', max_size=8),
+            st.none() | st.integers(min_value=-(2**63), max_value=2**63 - 1),
+            st.none() | st.booleans(),
+            st.none() | st.sampled_from(['{"k": 1}', "{}", " { } ", '{"a":"x"}', "text", "[1]"]),
+        ),
+        min_size=1,
+        max_size=20,
+    )
+)
+def test_tags_json_equals_the_tags_spelled_out(
+    rows: list[tuple[str | None, str | None, int | None, bool | None, str | None]],
+) -> None:
+    frame = pl.DataFrame(
+        rows,
+        schema={"s": pl.String, "esc": pl.String, "n": pl.Int64, "b": pl.Boolean, "m": pl.String},
+        orient="row",
+    )
+    names = {"text": "s", 'escaped "key"': "esc", "count": "n", "flag": "b"}
+    fields = {key: pl.col(column) for key, column in names.items()}
+    out = frame.select(tags_json(fields, extra_json=pl.col("m"))).to_series().to_list()
+    expected = [
+        _expected_tags({key: row[column] for key, column in names.items()}, row["m"])
+        for row in frame.iter_rows(named=True)
+    ]
+    assert out == expected
 
 
 _CELLS = st.one_of(
