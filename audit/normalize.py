@@ -293,41 +293,27 @@ def parse_columns(specs: Mapping[str, tuple[str, str, str]]) -> list[pl.Expr]:
 FrameT = TypeVar("FrameT", pl.DataFrame, pl.LazyFrame)
 
 
-def _could_fit(text: pl.Expr, fmt: str) -> pl.Expr | None:
-    """A cheap test every text ``fmt`` parses passes (None: no test, try every row).
-
-    Parsing with a format costs about as much when it fails as when it succeeds, so a
-    space-separated export (OpenRouter's ``2026-06-01 00:00:00.368``) paid for three
-    failed formats on every row before the one that fits. Only the two features that
-    decide most failures are tested, and loosely, so no text a format would parse is kept
-    from it: a ``T`` (either case) for the formats with one, and for an offset (``%#z``)
-    a ``Z``, a ``+``, or a ``-`` followed by nothing but digits and colons to the end.
-    """
-    tests = []
-    if "T" in fmt:
-        tests.append(text.str.contains(r"[Tt]"))
-    if "%#z" in fmt:
-        tests.append(text.str.contains(r"[Zz+]|-[0-9:]*$"))
-    return pl.all_horizontal(tests) if tests else None
-
-
 def _parse_stamps(frame: FrameT, stamps: list[str]) -> FrameT:
     """``_stamp.<out>``: the text formats' result for each timestamp column, one stage each.
 
-    Each format sees only the rows every earlier format left unparsed and that could fit
-    it (see :func:`_could_fit`; null cells cost nothing), so a file pays about one parse
-    per row instead of one per format.
+    Each format sees only the rows every earlier format left unparsed (null cells cost
+    nothing), so a file pays about one parse per row instead of one per format.
     """
-    frame = frame.with_columns(pl.lit(None, dtype=TS).alias(_STAMP_PREFIX + out) for out in stamps)
-    for fmt in _TS_FORMATS:
-        columns = []
-        for out in stamps:
-            stamp, text = pl.col(_STAMP_PREFIX + out), pl.col(_TEXT_PREFIX + out)
-            fits = _could_fit(text, fmt)
-            wanted = stamp.is_null() if fits is None else stamp.is_null() & fits
-            parsed = _to_ts(pl.when(wanted).then(text), fmt)
-            columns.append(pl.coalesce(stamp, parsed).alias(_STAMP_PREFIX + out))
-        frame = frame.with_columns(columns)
+    first, *others = _TS_FORMATS
+    frame = frame.with_columns(
+        _to_ts(pl.col(_TEXT_PREFIX + out), first).alias(_STAMP_PREFIX + out) for out in stamps
+    )
+    for fmt in others:
+        frame = frame.with_columns(
+            pl.coalesce(
+                pl.col(_STAMP_PREFIX + out),
+                _to_ts(
+                    pl.when(pl.col(_STAMP_PREFIX + out).is_null()).then(pl.col(_TEXT_PREFIX + out)),
+                    fmt,
+                ),
+            ).alias(_STAMP_PREFIX + out)
+            for out in stamps
+        )
     return frame
 
 
