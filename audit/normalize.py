@@ -293,27 +293,46 @@ def parse_columns(specs: Mapping[str, tuple[str, str, str]]) -> list[pl.Expr]:
 FrameT = TypeVar("FrameT", pl.DataFrame, pl.LazyFrame)
 
 
+def _could_fit(text: pl.Expr, fmt: str) -> pl.Expr | None:
+    """A cheap test every text ``fmt`` parses passes (None: no test).
+
+    Loose on purpose, so no text a format would parse is kept from it: a ``T`` (either
+    case) for the formats with one; for an offset (``%#z``) a ``Z`` (either case), a
+    ``+``, or a ``-`` followed by nothing but digits and colons to the end.
+    """
+    tests = []
+    if "T" in fmt:
+        tests.append(text.str.contains(r"[Tt]"))
+    if "%#z" in fmt:
+        tests.append(text.str.contains(r"[Zz+]|-[0-9:]*$"))
+    return pl.all_horizontal(tests) if tests else None
+
+
 def _parse_stamps(frame: FrameT, stamps: list[str]) -> FrameT:
     """``_stamp.<out>``: the text formats' result for each timestamp column, one stage each.
 
     Each format sees only the rows every earlier format left unparsed (null cells cost
-    nothing), so a file pays about one parse per row instead of one per format.
+    nothing), so a file pays about one parse per row instead of one per format. After the
+    first format (RFC 3339 with an offset, which most logs write), a format also sees only
+    the texts that pass its cheap test (:func:`_could_fit`): a failed parse costs about
+    what a successful one does, and a space-separated export (OpenRouter's
+    ``2026-06-01 00:00:00.368``) failed two more formats on every row before the one that
+    fits (400k distinct timestamps: 130 -> 88 ms; RFC 3339 unchanged, since its rows are
+    parsed before any test runs).
     """
     first, *others = _TS_FORMATS
     frame = frame.with_columns(
         _to_ts(pl.col(_TEXT_PREFIX + out), first).alias(_STAMP_PREFIX + out) for out in stamps
     )
     for fmt in others:
-        frame = frame.with_columns(
-            pl.coalesce(
-                pl.col(_STAMP_PREFIX + out),
-                _to_ts(
-                    pl.when(pl.col(_STAMP_PREFIX + out).is_null()).then(pl.col(_TEXT_PREFIX + out)),
-                    fmt,
-                ),
-            ).alias(_STAMP_PREFIX + out)
-            for out in stamps
-        )
+        columns = []
+        for out in stamps:
+            stamp, text = pl.col(_STAMP_PREFIX + out), pl.col(_TEXT_PREFIX + out)
+            left = pl.when(stamp.is_null()).then(text)  # the test too runs only on these
+            fits = _could_fit(left, fmt)
+            parsed = _to_ts(left if fits is None else pl.when(fits).then(left), fmt)
+            columns.append(pl.coalesce(stamp, parsed).alias(_STAMP_PREFIX + out))
+        frame = frame.with_columns(columns)
     return frame
 
 
