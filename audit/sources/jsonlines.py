@@ -306,7 +306,8 @@ def _decode(frame: pl.DataFrame, dtype: pl.Struct) -> pl.DataFrame:
 def _slice_starts(lines: pl.Series, size: int) -> list[int]:
     """First row of each run of consecutive ``lines`` holding about ``size`` bytes (at least
     one row each; ``[0]`` for no rows)."""
-    ends = lines.str.len_bytes().fill_null(0).cum_sum()
+    # One query: each call into Polars from the reading thread may wait for a free thread.
+    ends = lines.to_frame().select(pl.first().str.len_bytes().fill_null(0).cum_sum()).to_series()
     total = int(ends[-1]) if lines.len() else 0
     if total <= size:
         return [0]
