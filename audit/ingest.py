@@ -227,13 +227,7 @@ def _finished(
     return resolve_models(rows, book), rejects
 
 
-def _read_file(
-    path: Path,
-    adapter: SourceAdapter,
-    options: ReadOptions,
-    book: PriceBook,
-    pool: ThreadPoolExecutor,
-) -> Iterator[_Mapped]:
+class _Chunks:
     """A file's chunks, validated; each chunk is mapped on ``pool`` while the next is read.
 
     Reading a chunk (bytes, lines, JSON decoding) and mapping the previous one both
@@ -241,23 +235,55 @@ def _read_file(
     most two chunks are held at once. For a batchable adapter the worker also runs the
     chunk's :meth:`~SourceAdapter.prepare` and :meth:`~SourceAdapter.transform` stages,
     which are eager: run here, they would leave the worker idle.
+
+    :meth:`ahead` hands over every chunk but the last, whose mapping stays on the worker:
+    the run reads the next file meanwhile and collects it with :meth:`last`.
     """
-    pending: Future[_Mapped] | None = None
-    chunks: Iterator[pl.DataFrame | pl.LazyFrame] = (
-        adapter.extract(path, options) if adapter.batchable else adapter.read(path, options)
-    )
-    try:
-        for chunk in chunks:
-            future = pool.submit(_map_chunk, chunk, adapter, path, options, book)
-            if pending is not None:
-                yield pending.result()
-            pending = future
-        if pending is not None:
-            done, pending = pending, None
-            yield done.result()
-    finally:
-        if pending is not None and not pending.cancel():
-            pending.exception()  # the read failed or the caller stopped: let it finish
+
+    def __init__(
+        self,
+        path: Path,
+        adapter: SourceAdapter,
+        options: ReadOptions,
+        book: PriceBook,
+        pool: ThreadPoolExecutor,
+    ) -> None:
+        self.path, self.adapter, self.options, self.book = path, adapter, options, book
+        self.pool = pool
+        self.chunks: Iterator[pl.DataFrame | pl.LazyFrame] = (
+            adapter.extract(path, options) if adapter.batchable else adapter.read(path, options)
+        )
+        self.pending: Future[_Mapped] | None = None
+
+    def start(self) -> None:
+        """Read the first chunk and hand it to the worker, without waiting for anything."""
+        first = next(self.chunks, None)
+        if first is not None:
+            self.pending = self._submit(first)
+
+    def ahead(self) -> Iterator[_Mapped]:
+        for chunk in self.chunks:
+            future = self._submit(chunk)
+            if self.pending is not None:
+                done, self.pending = self.pending, future
+                yield done.result()
+            else:
+                self.pending = future
+
+    def last(self) -> _Mapped | None:
+        if self.pending is None:
+            return None
+        done, self.pending = self.pending, None
+        return done.result()
+
+    def abandon(self) -> None:
+        """After a failure: let a chunk still mapping finish, its result unused."""
+        if self.pending is not None and not self.pending.cancel():
+            self.pending.exception()
+        self.pending = None
+
+    def _submit(self, chunk: pl.DataFrame | pl.LazyFrame) -> Future[_Mapped]:
+        return self.pool.submit(_map_chunk, chunk, self.adapter, self.path, self.options, self.book)
 
 
 def _map_chunk(
@@ -390,6 +416,8 @@ class _Run:
         self.unfinished: set[int] = set()  # id() of results whose batch is not written yet
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tokaudit-map")
         self.in_flight: tuple[list[_Pending], Future[_Ready]] | None = None
+        #: A streamed file whose last chunk may still be mapping (see :meth:`_finish_streamed`).
+        self.streamed: _StreamedFile | None = None
 
     def add(self, path: Path, size: int) -> None:
         """Handle one file: at once, or by adding it to the batch."""
@@ -397,8 +425,12 @@ class _Run:
         # file outright is trusted (see detect), and a Claude Code tree puts a few files in
         # each of hundreds of folders (a session's subagents).
         likely = self.formats.get(path.parent) or self.last_format
+        # If the file before was streamed, its last chunk may still be mapping: this file is
+        # checked and read (its first chunk handed over, if streamed) meanwhile, and the
+        # one before is finished before anything more is written.
         prepared = _prepare(path, self.writer, self.options, likely, self.modified_since)
         if isinstance(prepared, FileResult):
+            self._finish_streamed()
             self._settled(prepared, size)
             return
         result, stat, digest, adapter, content = prepared
@@ -410,8 +442,10 @@ class _Run:
                 raws = [raw for raw in adapter.extract(path, self.options, content) if raw.height]
             except READ_ERRORS as exc:
                 result.status, result.message = "unreadable", _describe(exc)
+                self._finish_streamed()
                 self._settled(result, size)
                 return
+            self._finish_streamed()
             self.batch.append(_Pending(size, digest, stat.st_mtime_ns, adapter, result, raws))
             self.batch_rows += sum(raw.height for raw in raws)
             self.batch_bytes += sum(int(raw.estimated_size()) for raw in raws)
@@ -425,11 +459,14 @@ class _Run:
                 self.flush_batch()
             return
         del content  # a big or one-stage file is streamed from disk, not held
-        self.drain()
-        _ingest_streamed(
-            path, result, stat, digest, adapter, self.writer, self.options, self.book, self.pool
-        )
-        self._settled(result, size)
+        chunks = _Chunks(path, adapter, self.options, self.book, self.pool)
+        streamed = _StreamedFile(result, stat, digest, self.writer, chunks)
+        streamed.start()  # while the file before it may still be mapping its last chunk
+        self.drain()  # the batch before it, and the streamed file before that, are written
+        self._announce_later(result, size)
+        self.unfinished.add(id(result))
+        streamed.read()
+        self.streamed = streamed
 
     def _note_problem(self, result: FileResult) -> None:
         """Remember a file that could not be ingested, for the report's data-quality list."""
@@ -506,8 +543,20 @@ class _Run:
 
     def drain(self) -> None:
         """Write everything gathered so far: before a streamed file, and at the end."""
+        self._finish_streamed()
         self.flush_batch()
         self._complete()
+
+    def _finish_streamed(self) -> None:
+        """Write the rest of the streamed file left with its last chunk mapping."""
+        if self.streamed is None:
+            return
+        streamed, self.streamed = self.streamed, None
+        streamed.finish()
+        self.unfinished.discard(id(streamed.result))
+        if streamed.result.status in FAILED:
+            self._note_problem(streamed.result)
+        self._announce()
 
     def close(self) -> None:
         """Finish the run's batches and stop the worker."""
@@ -741,49 +790,88 @@ def _older(written: datetime, cutoff: datetime) -> str:
     )
 
 
-def _ingest_streamed(
-    path: Path,
-    result: FileResult,
-    stat: os.stat_result,
-    digest: str,
-    adapter: SourceAdapter,
-    writer: StoreWriter,
-    options: ReadOptions,
-    book: PriceBook,
-    pool: ThreadPoolExecutor,
-) -> None:
-    """A large file (or a format read in one stage): chunk by chunk, flushed in bounded batches."""
-    buffer = _Buffer(writer)
-    rejects: list[pl.DataFrame] = []
-    months: set[str] = set()
-    try:
-        for rows, bad in _read_file(path, adapter, options, book, pool):
-            result.rows_read += rows.height + bad.height
-            result.rows_rejected += bad.height
-            if bad.height:
-                rejects.append(bad)
-            if rows.height:
-                starts = rows.get_column("ts").dt.truncate("1mo").unique()
-                months.update(starts.dt.strftime("%Y-%m").to_list())
-            buffer.add(rows)
-            if buffer.rows >= FLUSH_ROWS:
-                result.rows_loaded += buffer.flush()
-                writer.commit()  # progress survives a crash; re-ingest dedups the rest
-        result.rows_loaded += buffer.flush()
-    except READ_ERRORS as exc:
+class _StreamedFile:
+    """A large file (or a format read in one stage): chunk by chunk, flushed in bounded
+    batches. :meth:`read` goes up to the last chunk, whose mapping is left running so the
+    run can read the next file meanwhile; :meth:`finish` writes the rest and records the
+    file (the run calls it before anything else is written, so files are written in order).
+    """
+
+    def __init__(
+        self,
+        result: FileResult,
+        stat: os.stat_result,
+        digest: str,
+        writer: StoreWriter,
+        chunks: _Chunks,
+    ) -> None:
+        self.result, self.stat, self.digest = result, stat, digest
+        self.writer, self.chunks = writer, chunks
+        self.buffer = _Buffer(writer)
+        self.rejects: list[pl.DataFrame] = []
+        self.months: set[str] = set()
+        self.failed = False
+
+    def start(self) -> None:
+        """Hand the first chunk to the worker (the file before may still be finishing)."""
+        self._guarded(self.chunks.start)
+
+    def read(self) -> None:
+        """Every chunk but the last, written in bounded flushes."""
+        self._guarded(self._read)
+
+    def finish(self) -> None:
+        """Write what is left and record the file (or leave it unrecorded if it failed)."""
+        self._guarded(self._last)
+        if self.failed:
+            return  # the caller records the problem and commits (flushed parts included)
+        result = self.result
+        all_rejects = pl.concat(self.rejects) if self.rejects else None
+        if all_rejects is not None:
+            self.writer.append_rejects(all_rejects)
+            result.reasons = _reason_counts(all_rejects)
+        result.rows_duplicate = result.rows_read - result.rows_rejected - result.rows_loaded
+        _record(
+            self.writer, self.digest, result, self.stat.st_size, self.stat.st_mtime_ns, self.months
+        )
+        self.writer.commit()
+
+    def _read(self) -> None:
+        for mapped in self.chunks.ahead():
+            self._take(mapped)
+            if self.buffer.rows >= FLUSH_ROWS:
+                self.result.rows_loaded += self.buffer.flush()
+                self.writer.commit()  # progress survives a crash; re-ingest dedups the rest
+
+    def _last(self) -> None:
+        mapped = self.chunks.last()
+        if mapped is not None:
+            self._take(mapped)
+        self.result.rows_loaded += self.buffer.flush()
+
+    def _take(self, mapped: _Mapped) -> None:
+        rows, bad = mapped
+        self.result.rows_read += rows.height + bad.height
+        self.result.rows_rejected += bad.height
+        if bad.height:
+            self.rejects.append(bad)
+        if rows.height:
+            starts = rows.get_column("ts").dt.truncate("1mo").unique()
+            self.months.update(starts.dt.strftime("%Y-%m").to_list())
+        self.buffer.add(rows)
+
+    def _guarded(self, step: Callable[[], None]) -> None:
         # Whatever was flushed stays (it is deduplicated on the next run); the file is not
-        # recorded as done, so fixing it and re-running picks it up again. The caller
-        # records the problem and commits (flushed parts included).
-        result.status = "unreadable"
-        result.message = _describe(exc)
-        return
-    all_rejects = pl.concat(rejects) if rejects else None
-    if all_rejects is not None:
-        writer.append_rejects(all_rejects)
-        result.reasons = _reason_counts(all_rejects)
-    result.rows_duplicate = result.rows_read - result.rows_rejected - result.rows_loaded
-    _record(writer, digest, result, stat.st_size, stat.st_mtime_ns, months)
-    writer.commit()
+        # recorded as done, so fixing it and re-running picks it up again.
+        if self.failed:
+            return
+        try:
+            step()
+        except READ_ERRORS as exc:
+            self.chunks.abandon()
+            self.failed = True
+            self.result.status = "unreadable"
+            self.result.message = _describe(exc)
 
 
 def _describe(exc: BaseException) -> str:

@@ -349,3 +349,62 @@ def test_a_chunk_that_fails_on_the_worker_fails_its_file_only(
     assert {Path(f.path).name: f.status for f in again.files}["a-gateway.jsonl"] == "loaded"
     ids = [row["record_id"] for row in stored(store)]
     assert len(ids) == len(set(ids)) == 2000  # 1999 good rows of the log + "fine"
+
+
+def test_the_next_file_is_read_while_a_streamed_file_maps_its_last_chunk(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A streamed file's last chunk maps on the worker while the next file's first chunk is
+    read, yet every file loads, is reported and is written exactly as one at a time: big
+    logs, a small batched file between them, an unreadable file and a file that is skipped."""
+    folder = tmp_path / "in"
+    big_log(folder / "a-gateway.jsonl", 700)
+    big_log(folder / "b-gateway.jsonl", 500)
+    write(folder / "c-small.jsonl", "\n".join(json.dumps(
+        {"request_id": f"s{n}", "timestamp": "2026-06-02T10:00:00Z", "model": "gpt-4o-mini",
+         "input_tokens": 1, "output_tokens": 1}) for n in range(3)) + "\n")  # fmt: skip
+    big_log(folder / "d-gateway.jsonl", 600)
+    import gzip
+
+    cut = gzip.compress(
+        (folder / "b-gateway.jsonl").read_bytes().replace(b'"r', b'"z')  # other ids
+    )[:-40]
+    write(folder / "e-cut.jsonl.gz", cut)
+    write(folder / "f-notes.md", "notes\n")
+    big_log(folder / "g-gateway.jsonl", 300)
+    monkeypatch.setattr(ingest_module, "BATCH_FILE_BYTES", 1000)  # the logs are streamed
+    options = ReadOptions(chunk_bytes=4096)
+
+    events: list[tuple[str, str]] = []
+    real_start, real_last = ingest_module._Chunks.start, ingest_module._Chunks.last
+
+    def start(self: ingest_module._Chunks) -> None:
+        events.append(("start", self.path.name))
+        real_start(self)
+
+    def last(self: ingest_module._Chunks) -> object:
+        events.append(("last", self.path.name))
+        return real_last(self)
+
+    monkeypatch.setattr(ingest_module._Chunks, "start", start)
+    monkeypatch.setattr(ingest_module._Chunks, "last", last)
+    recorder = Recorder()
+    together_store = Store(tmp_path / "together")
+    together = ingest([folder], together_store, options=options, observer=recorder)
+
+    # Overlap: a streamed file's first chunk is handed over before the last chunk of the
+    # streamed file just before it is collected (a batched or skipped file in between
+    # finishes the streamed one first: c's extraction overlaps b's last chunk instead).
+    for before, after in [("a-gateway.jsonl", "b-gateway.jsonl"), ("d-gateway.jsonl", "e-cut.jsonl.gz")]:  # fmt: skip
+        assert events.index(("start", after)) < events.index(("last", before))
+    assert events.index(("last", "b-gateway.jsonl")) < events.index(("start", "d-gateway.jsonl"))
+
+    one_store = Store(tmp_path / "one")
+    alone = [ingest([path], one_store, options=options) for path in sorted(folder.iterdir())]
+    assert outcome(together) == [row for summary in alone for row in outcome(summary)]
+    assert stored(together_store) == stored(one_store)
+    assert recorder.done == [Path(f.path).name for f in together.files]
+    status = {Path(f.path).name: f.status for f in together.files}
+    assert status["e-cut.jsonl.gz"] == "loaded"  # rows before the damage load; the cut is a reject
+    assert status["f-notes.md"] == "skipped"
+    assert together.exit_code == ExitCode.DATA
