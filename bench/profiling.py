@@ -237,11 +237,17 @@ def profile_ingest(paths: list[Path], store_dir: Path, phases: Phases) -> Any:
     phases.wrap(jsonl_mod, "_map", "  generic_jsonl._map (eager stages)")
     phases.wrap(tables_mod, "iter_csv", "  iter_csv (scan_csv batches)")
     # ... then finish/split and the collect that runs everything still lazy.
-    phases.wrap(ingest_mod, "finish", "finish (build validation plan)")
+    phases.wrap(normalize_mod, "finish", "finish (build validation plan)")
     phases.wrap(normalize_mod, "content_key", "finish (build validation plan)")
     phases.wrap(ingest_mod, "resolve_models", "resolve_models (model join)")
     phases.wrap(ingest_mod._Buffer, "flush", "buffer flush (concat)")
-    phases.wrap(store_mod.StoreWriter, "append", "store.append: unique + anti-join existing ids")
+    # Appends: ids hashed, months split, parts encoded (on the worker for batches), then
+    # checked against the stored ids and written; every append path goes through both.
+    for owner in (ingest_mod, store_mod):
+        phases.wrap(owner, "prepare_append", "store.prepare_append: hash ids, split, encode")
+    phases.wrap(
+        store_mod.StoreWriter, "append_prepared", "store.append_prepared: stored-id check + write"
+    )
     phases.wrap(store_mod.StoreWriter, "_write_part", "store._write_part (parquet + fsync)")
     phases.wrap(store_mod.StoreWriter, "commit", "store.commit (manifest JSON + fsync)")
     phases.wrap(store_mod.StoreWriter, "append_rejects", "store.append_rejects")
