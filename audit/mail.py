@@ -37,9 +37,6 @@ import hashlib
 import ipaddress
 import json
 import re
-import smtplib
-import socket
-import ssl
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -47,11 +44,15 @@ from decimal import Decimal
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr, parseaddr
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from audit.errors import AuditError, ConfigError, ExitCode, UsageError
 from audit.money import format_usd
 from audit.yamlio import line_of
+
+if TYPE_CHECKING:  # imported where mail is sent: ``ssl`` alone is ~25 ms of every start-up
+    import smtplib
+    import ssl
 
 TLS_MODES = ("none", "starttls", "ssl")
 DEFAULT_TLS = "starttls"
@@ -338,6 +339,10 @@ def _smtp_reason(exc: smtplib.SMTPResponseException) -> str:
 
 def _reason(exc: BaseException, settings: MailSettings) -> str:
     """A one-line, password-free reason for a delivery failure."""
+    import smtplib
+    import socket
+    import ssl
+
     if isinstance(exc, smtplib.SMTPAuthenticationError):
         reason = f"authentication failed for user {settings.user!r}: {_smtp_reason(exc)}"
     elif isinstance(exc, smtplib.SMTPRecipientsRefused):
@@ -395,6 +400,9 @@ def send_message(
     tests pass one that trusts their own certificate. Raises :class:`MailError` with the
     reason when anything fails, including when some recipients were refused.
     """
+    import smtplib  # here, not at the top: see the TYPE_CHECKING import
+    import ssl
+
     where = f"{settings.host}:{settings.port}"
     tls_context = context or ssl.create_default_context()
     client: smtplib.SMTP | None = None

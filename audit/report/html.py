@@ -27,15 +27,16 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from functools import cache
-from typing import Any
-
-from jinja2 import Environment, PackageLoader, StrictUndefined
+from typing import TYPE_CHECKING, Any
 
 from audit.money import format_usd
 from audit.report import RenderContext, ReportFormat, report_format
 from audit.report.model import Report
 from audit.report.serialize import report_dict
 from audit.report.terminal import tokens
+
+if TYPE_CHECKING:  # imported when a page is rendered, not by every command that starts
+    from jinja2 import Environment
 
 
 @dataclass(frozen=True)
@@ -538,6 +539,8 @@ def _rjust(value: object, size: int) -> str:
 
 @cache
 def _environment(autoescape: bool) -> Environment:
+    from jinja2 import Environment, PackageLoader, StrictUndefined
+
     env = Environment(
         loader=PackageLoader("audit.report", "templates"),
         autoescape=autoescape,
