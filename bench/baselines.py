@@ -22,6 +22,7 @@ import sys
 import time
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 TOKENS = (
     "input_tokens",
@@ -65,7 +66,7 @@ def polars_totals(kind: str, root: Path) -> dict[str, object]:
                 "cache_creation_input_tokens": integer,
             }
         )
-        schema = {
+        schema: dict[str, Any] = {
             "model": pl.String,
             **{name: integer for name in TOKENS},
             "response": pl.Struct(
@@ -81,7 +82,7 @@ def polars_totals(kind: str, root: Path) -> dict[str, object]:
         chat_cw = u.field("prompt_tokens_details").struct.field("cache_write_tokens").fill_null(0)
         resp_cached = u.field("input_tokens_details").struct.field("cached_tokens").fill_null(0)
 
-        def pick(f: pl.Expr, c: pl.Expr, r: pl.Expr, a: pl.Expr) -> pl.Expr:
+        def pick(f: pl.Expr, c: pl.Expr | None, r: pl.Expr | None, a: pl.Expr | None) -> pl.Expr:
             return pl.when(flat).then(f).when(chat).then(c).when(resp).then(r).otherwise(a)
 
         canonical = frame.select(

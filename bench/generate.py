@@ -374,8 +374,8 @@ class JsonlWriter:
         rand = rng.random
         add = self.totals.add
         for offset in day_offsets(rng, count):
-            app: App = self.app_pick()  # type: ignore[assignment]
-            raw: str = self.model_picks[app.name]()  # type: ignore[assignment]
+            app: App = self.app_pick()
+            raw: str = self.model_picks[app.name]()
             model = MODELS[raw]
             key, key_name = app.keys[int(rand() * len(app.keys))]
             user = app.users[int(rand() * len(app.users))]
@@ -405,7 +405,7 @@ class JsonlWriter:
             ]
             failed = rand() < 0.03
             if failed:
-                code, kind = self.error_pick()  # type: ignore[misc]
+                code, kind = self.error_pick()
                 fresh = cached = write = output = reasoning = 0
                 parts.append(',"input_tokens":0,"output_tokens":0')
             else:
@@ -482,7 +482,7 @@ class JsonlWriter:
                 team = ("web", "platform", "mobile")[int(rand() * 3)]
                 purpose = ("refactoring", "test-generation", "code-review")[int(rand() * 3)]
             step += 1
-            raw, shape = self.agent_pick()  # type: ignore[misc]
+            raw, shape = self.agent_pick()
             model = MODELS[raw]
             ident = self.ids.next()
             prompt = _tokens(rng, model.prompt, 50, 900_000)
@@ -621,10 +621,10 @@ def generate_openrouter(
             handle.write(OPENROUTER_HEADER + "\n")
             for _ in range(ndays):
                 for offset in day_offsets(rng, day_counts[day]):
-                    raw: str = model_pick()  # type: ignore[assignment]
+                    raw: str = model_pick()
                     free = raw == "FREE"
                     model = MODELS["gpt-4o-mini-2024-07-18" if free else raw]
-                    app, key_name = app_pick()  # type: ignore[misc]
+                    app, key_name = app_pick()
                     ident = ids.next()
                     epoch = 1780272000 + day * 86400 + offset // 1000
                     gen_id = f"gen-{epoch}-{Ids.token(ident, 16)}"
@@ -937,15 +937,17 @@ def generate_claude_code(
 
 
 def _summary(totals: Totals, written: list[str], requests: int, *, lines: int) -> dict[str, object]:
-    values = dict(totals.values)
-    pico = values.pop("reported_cost_pico", None)
+    values: dict[str, object] = dict(totals.values)
+    pico = totals.values.get("reported_cost_pico")
     if pico is not None:
+        del values["reported_cost_pico"]
         values["reported_cost_usd"] = _cost_text(pico, 12)
-    by_model = {}
-    for model, slot in sorted(totals.by_model.items()):
-        slot = dict(slot)
-        model_pico = slot.pop("reported_cost_pico", None)
+    by_model: dict[str, dict[str, object]] = {}
+    for model, counts in sorted(totals.by_model.items()):
+        slot: dict[str, object] = dict(counts)
+        model_pico = counts.get("reported_cost_pico")
         if model_pico is not None:
+            del slot["reported_cost_pico"]
             slot["reported_cost_usd"] = _cost_text(model_pico, 12)
         by_model[model] = slot
     return {

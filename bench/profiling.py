@@ -32,6 +32,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import polars as pl
@@ -284,12 +285,13 @@ def profile_report(store_dir: Path, no_rules: bool, phases: Phases, polars_profi
     def each(where: str, frames: list[pl.LazyFrame]) -> None:
         if not polars_profile or not where.endswith("build_report"):
             return
-        frame, names = sys._getframe(1), list(range(len(frames)))
-        while frame is not None:
-            if isinstance(frame.f_locals.get("queries"), dict):
-                names = list(frame.f_locals["queries"])
+        caller: FrameType | None = sys._getframe(1)
+        names: list[object] = list(range(len(frames)))
+        while caller is not None:
+            if isinstance(caller.f_locals.get("queries"), dict):
+                names = list(caller.f_locals["queries"])
                 break
-            frame = frame.f_back
+            caller = caller.f_back
         # Polars 2 has no LazyFrame.profile(): time each query alone instead. The sum
         # exceeds collect_all's time because collect_all shares common subplans.
         with phases.phase("(timing each query separately)"):

@@ -712,7 +712,7 @@ class Bench:
             res.check(case, size, "ccusage", False, f"exit {run.returncode}: {run.stderr[-200:]}")
             return
         months = json.loads(run.stdout)["monthly"]
-        month = next((m for m in months if m["month"] == "2026-06"), {})
+        month: dict[str, Any] = next((m for m in months if m["month"] == "2026-06"), {})
         theirs = {
             "input_tokens": month.get("inputTokens"),
             "output_tokens": month.get("outputTokens"),
