@@ -382,8 +382,9 @@ def compile_bytecode(tokaudit: str, env: dict[str, str]) -> str:
     if not (first.startswith(b"#!") and b"python" in first):
         return f"not compiled ({tokaudit} is not a Python script)"
     python = first[2:].decode(errors="replace").split()[0]
+    # -P: the package the tokaudit script imports, not an ``audit`` folder in the cwd.
     where = subprocess.run(
-        [python, "-c", "import audit, pathlib; print(pathlib.Path(audit.__file__).parent)"],
+        [python, "-P", "-c", "import audit, pathlib; print(pathlib.Path(audit.__file__).parent)"],
         capture_output=True, text=True, env=env, check=False,
     )  # fmt: skip
     package = where.stdout.strip()
