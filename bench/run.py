@@ -34,11 +34,12 @@ import platform
 import re
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
@@ -85,6 +86,27 @@ class Measure:
     stdout: str = ""
     stderr: str = ""
     load: float = 0.0  # 1-minute load average when it started (others share the machine)
+    #: Every run's wall time when this is the median of several (see :func:`combined`).
+    walls: list[float] = field(default_factory=list)
+
+
+def combined(runs: list[Measure]) -> Measure:
+    """Repeated runs of one command as one: the median wall time, the largest peak RSS.
+
+    A failed run stands for all of them (its exit code and output explain the row); so
+    does the last run otherwise, whose output the checks read.
+    """
+    failed = [run for run in runs if run.returncode != 0]
+    base = failed[0] if failed else runs[-1]
+    peaks = [run.rss_mib for run in runs if run.rss_mib is not None]
+    walls = sorted(run.wall for run in runs)
+    return replace(
+        base,
+        wall=statistics.median(walls),
+        rss_mib=max(peaks) if peaks else None,
+        load=max(run.load for run in runs),
+        walls=walls,
+    )
 
 
 _LAUNCHER = (
@@ -180,6 +202,14 @@ class Row:
     rss_mib: float | None = None
     check: str = ""
     note: str = ""
+    walls: list[float] = field(default_factory=list)  # every run, when repeated
+
+    @property
+    def spread(self) -> str:
+        """The fastest and slowest of repeated runs (the table shows their median)."""
+        if len(self.walls) < 2:
+            return ""
+        return f"{_fmt_wall(min(self.walls))}–{_fmt_wall(max(self.walls))}"
 
     @property
     def rate(self) -> float | None:
@@ -231,12 +261,14 @@ def _fmt_rss(value: float | None) -> str:
 
 def markdown_table(rows: list[Row]) -> str:
     lines = [
-        "| case | size | tool | wall s | rows/s | peak RSS MiB | check |",
-        "|---|---:|---|---:|---:|---:|---|",
+        "| case | size | tool | wall s | runs (fastest–slowest s) | rows/s | peak RSS MiB "
+        "| check |",
+        "|---|---:|---|---:|---|---:|---:|---|",
     ]
     for row in rows:
+        runs = f"{len(row.walls)} ({row.spread})" if row.spread else ("1" if row.wall else "")
         lines.append(
-            f"| {row.case} | {row.size} | {row.tool} | {_fmt_wall(row.wall)} | "
+            f"| {row.case} | {row.size} | {row.tool} | {_fmt_wall(row.wall)} | {runs} | "
             f"{_fmt_rate(row.rate)} | {_fmt_rss(row.rss_mib)} | {row.check or row.note} |"
         )
     return "\n".join(lines)
@@ -315,6 +347,14 @@ def _source_state() -> str:
     newest = max((p.stat().st_mtime for p in (root / "audit").rglob("*.py")), default=0)
     stamp = datetime.fromtimestamp(newest, UTC).strftime("%Y-%m-%d %H:%M UTC")
     return f"HEAD {commit}, newest file under audit/ modified {stamp}"
+
+
+def _baseline_output(run: Measure) -> dict[str, Any] | None:
+    """The totals a baseline helper printed (its last line, JSON), or None if it failed."""
+    if run.returncode != 0:
+        return None
+    lines = run.stdout.strip().splitlines()
+    return json.loads(lines[-1]) if lines else None
 
 
 def _cents(value: Decimal) -> Decimal:
@@ -509,7 +549,7 @@ class Bench:
 
     # -- one case -----------------------------------------------------------------------
 
-    def run_case(self, kind: str, requests: int) -> None:
+    def run_case(self, kind: str, requests: int, repeat: int = 1) -> None:
         case, size = CASE_NAMES[kind], label(requests)
         res = self.results
         print(f"\n== {case} {size}", flush=True)
@@ -535,28 +575,29 @@ class Bench:
         )
         want = _expected_canonical(expected)
         rows = requests
+        tokaudit = self.has_adapter(kind)
+        ccusage = self.ensure_ccusage() if kind == "claude-code" else None
+        binary = ccusage if isinstance(ccusage, Path) else None
+        runs = self.measure_rounds(kind, folder, source, repeat, tokaudit=tokaudit, ccusage=binary)
+        for tool, measured in runs.items():
+            res.raw += [{"case": case, "size": size, "tool": tool, **asdict(m)} for m in measured]
+        run = {tool: combined(measured) for tool, measured in runs.items()}
 
-        def record(tool: str, run: Measure, check: str = "", note: str = "") -> Row:
-            row = Row(case, size, tool, run.wall, rows, run.rss_mib, check, note)
+        def record(tool: str, measure: Measure, check: str = "", note: str = "") -> Row:
+            row = Row(case, size, tool, measure.wall, rows, measure.rss_mib, check, note,
+                      measure.walls)  # fmt: skip
             res.rows.append(row)
-            res.raw.append({"case": case, "size": size, "tool": tool, **asdict(run)})
-            rss = "?" if run.rss_mib is None else f"{run.rss_mib:,.0f} MiB"
-            print(f"  {tool:<34} {run.wall:8.2f} s  {rss:>10}  rc={run.returncode}", flush=True)
             return row
 
         # --- tokaudit ---------------------------------------------------------------
         report: dict[str, Any] | None = None
         ingest_cold = report_rules = None
-        if not self.has_adapter(kind):
+        if not tokaudit:
             why = "skipped: adapter not available (`tokaudit formats` lists no claude-code)"
             res.rows.append(Row(case, size, "tokaudit (ingest + report)", note=why))
             res.check(case, size, "tokaudit", None, why)
         else:
-            store = folder / "store"
-            shutil.rmtree(store, ignore_errors=True)
-            ingest = self.tokaudit_cmd("ingest", str(source), "--store", str(store))
-            ingest += ["--quiet", "--no-progress"]
-            ingest_cold = self.run(ingest, env=self.env, cwd=folder)
+            ingest_cold = run["ingest"]
             ok = ingest_cold.returncode == 0
             summary = (ingest_cold.stdout.strip().splitlines() or ["?"])[-1]
             record(
@@ -567,7 +608,7 @@ class Bench:
             res.check(
                 case, size, "ingest exit code 0", ok, f"exit {ingest_cold.returncode}: {summary}"
             )
-            again = self.run(ingest, env=self.env, cwd=folder)
+            again = run["ingest-again"]
             share = again.wall / ingest_cold.wall if ingest_cold.wall else 0
             record("tokaudit ingest (unchanged tree)", again, f"{share:.1%} of first ingest")
             res.check(
@@ -588,18 +629,9 @@ class Bench:
                 f"{ingest_cold.rss_mib or 0:,.0f} MiB for {input_bytes / MIB:,.0f} MiB of input "
                 f"({ratio:.0%})" + ("" if requests >= 1_000_000 else "; judged from 1M up"),
             )  # fmt: skip
-            base = self.tokaudit_cmd(
-                "report", "--month", "2026-06", "--format", "json", "--store", str(store),
-                "--now", REPORT_NOW,
-            )  # fmt: skip
-            report_path = folder / "report.json"
-            report_rules = self.run(base, env=self.env, cwd=folder, stdout_path=report_path)
+            report_rules, plain = run["report"], run["report-no-rules"]
             if report_rules.returncode == 0:
-                report = json.loads(report_path.read_text(), parse_float=Decimal)
-            plain = self.run(
-                [*base, "--no-rules"], env=self.env, cwd=folder,
-                stdout_path=folder / "report-no-rules.json",
-            )  # fmt: skip
+                report = json.loads((folder / "report.json").read_text(), parse_float=Decimal)
             findings = len(report["findings"]) if report else 0
             record(
                 "tokaudit report --format json",
@@ -632,32 +664,31 @@ class Bench:
                 res.check(case, size, "tokaudit totals = generator's expected", ok, detail)
             else:
                 res.check(case, size, "tokaudit report", False, _why(report_rules, self.mem_limit))
-            e2e = ingest_cold.wall + report_rules.wall
-            res.rows.append(
-                Row(
-                    case, size, "**tokaudit end to end** (ingest + report)", e2e, rows,
-                    max(ingest_cold.rss_mib or 0, report_rules.rss_mib or 0),
-                )
+            # Each round's sum, so the median of the sums (not the sum of two medians).
+            e2e = combined(
+                [replace(a, wall=a.wall + b.wall, rss_mib=max(a.rss_mib or 0, b.rss_mib or 0))
+                 for a, b in zip(runs["ingest"], runs["report"], strict=True)]
             )  # fmt: skip
+            run["end-to-end"] = e2e
+            record("**tokaudit end to end** (ingest + report)", e2e)
 
         # --- the floor: bare Polars ------------------------------------------------
-        floor = self.baseline("polars", kind, source)
-        floor_run, floor_out = floor
+        floor_run, floor_out = run["polars"], _baseline_output(run["polars"])
         floor_row = record("polars bare scan + group-by (floor)", floor_run)
         if floor_out:
             ok, detail = _totals_equal(floor_out["totals"], want, ("requests", *TOKENS))
             res.check(case, size, "polars floor totals = expected", ok, detail)
-        if ingest_cold and report_rules:
-            e2e = ingest_cold.wall + report_rules.wall
-            ratio = e2e / floor_run.wall
+        if "end-to-end" in run:
+            e2e_wall = run["end-to-end"].wall
+            ratio = e2e_wall / floor_run.wall
             floor_row.check = f"tokaudit = {ratio:.1f}× this"
             res.check(
                 case, size, "tokaudit end to end within 1.5× the bare Polars scan",
-                ratio <= 1.5, f"{e2e:.2f} s vs {floor_run.wall:.2f} s = {ratio:.1f}×",
+                ratio <= 1.5, f"{e2e_wall:.2f} s vs {floor_run.wall:.2f} s = {ratio:.1f}×",
             )  # fmt: skip
 
         # --- DuckDB ------------------------------------------------------------------
-        duck_run, duck_out = self.baseline("duckdb", kind, source)
+        duck_run, duck_out = run["duckdb"], _baseline_output(run["duckdb"])
         duck_row = record("duckdb sql", duck_run)
         if duck_out:
             ok, detail = _totals_equal(duck_out["totals"], want, ("requests", *TOKENS))
@@ -677,37 +708,81 @@ class Bench:
                         f"${ours} vs ${theirs} (difference ${ours - theirs})",
                     )  # fmt: skip
         # --- ccusage --------------------------------------------------------------------
-        if kind == "claude-code":
-            self.run_ccusage(case, size, folder, want, report, ingest_cold, report_rules, record)
+        if isinstance(ccusage, str):
+            res.rows.append(Row(case, size, "ccusage", note=ccusage))
+            res.check(case, size, "ccusage", None, ccusage)
+        elif "ccusage" in run:
+            self.check_ccusage(case, size, run["ccusage"], want, report, run.get("end-to-end"),
+                               record)  # fmt: skip
 
-    def baseline(self, tool: str, kind: str, source: Path) -> tuple[Measure, dict[str, Any] | None]:
-        command = [self.python, str(BENCH / "baselines.py"), tool, "--kind", kind, str(source)]
-        run = self.run(command, env=self.env)
-        if run.returncode != 0:
-            print(f"  {tool} failed: {run.stderr.strip()[-400:]}", flush=True)
-            return run, None
-        return run, json.loads(run.stdout.strip().splitlines()[-1])
+    def measure_rounds(
+        self,
+        kind: str,
+        folder: Path,
+        source: Path,
+        repeat: int,
+        *,
+        tokaudit: bool,
+        ccusage: Path | None,
+    ) -> dict[str, list[Measure]]:
+        """Every command of a case, ``repeat`` times, one round after another.
 
-    def run_ccusage(
+        Rounds interleave the tools, so a change in the shared machine's load during the
+        case falls on all of them alike instead of on whichever ran then; each row then
+        shows the median of its runs (see :func:`combined`).
+        """
+        store = folder / "store"
+        ingest = self.tokaudit_cmd("ingest", str(source), "--store", str(store))
+        ingest += ["--quiet", "--no-progress"]
+        report = self.tokaudit_cmd(
+            "report", "--month", "2026-06", "--format", "json", "--store", str(store),
+            "--now", REPORT_NOW,
+        )  # fmt: skip
+        steps: list[tuple[str, list[str], dict[str, Any]]] = []
+        if tokaudit:
+            steps += [
+                ("ingest", ingest, {}),
+                ("ingest-again", ingest, {}),
+                ("report", report, {"stdout_path": folder / "report.json"}),
+                ("report-no-rules", [*report, "--no-rules"],
+                 {"stdout_path": folder / "report-no-rules.json"}),
+            ]  # fmt: skip
+        for tool in ("polars", "duckdb"):
+            command = [self.python, str(BENCH / "baselines.py"), tool, "--kind", kind, str(source)]
+            steps.append((tool, command, {}))
+        if ccusage is not None:
+            command = [str(ccusage), "claude", "monthly", "--offline", "--json"]
+            command += ["--timezone", "UTC"]
+            steps.append(
+                ("ccusage", command, {"env": {**self.env, "CLAUDE_CONFIG_DIR": str(folder)}})
+            )
+        runs: dict[str, list[Measure]] = {tool: [] for tool, _, _ in steps}
+        for number in range(1, repeat + 1):
+            if repeat > 1:
+                print(f"  round {number} of {repeat}", flush=True)
+            shutil.rmtree(store, ignore_errors=True)  # every round's first ingest starts empty
+            for tool, command, options in steps:
+                options = {"env": self.env, "cwd": folder, **options}
+                measured = self.run(command, **options)
+                runs[tool].append(measured)
+                rss = "?" if measured.rss_mib is None else f"{measured.rss_mib:,.0f} MiB"
+                print(f"    {tool:<18} {measured.wall:8.2f} s  {rss:>10}  "
+                      f"rc={measured.returncode}", flush=True)  # fmt: skip
+                if measured.returncode != 0 and tool in {"polars", "duckdb"}:
+                    print(f"  {tool} failed: {measured.stderr.strip()[-400:]}", flush=True)
+        return runs
+
+    def check_ccusage(
         self,
         case: str,
         size: str,
-        folder: Path,
+        run: Measure,
         want: dict[str, int],
         report: dict[str, Any] | None,
-        ingest_cold: Measure | None,
-        report_rules: Measure | None,
+        e2e: Measure | None,
         record: Any,
     ) -> None:
         res = self.results
-        binary = self.ensure_ccusage()
-        if isinstance(binary, str):
-            res.rows.append(Row(case, size, "ccusage", note=binary))
-            res.check(case, size, "ccusage", None, binary)
-            return
-        env = {**self.env, "CLAUDE_CONFIG_DIR": str(folder)}
-        command = [str(binary), "claude", "monthly", "--offline", "--json", "--timezone", "UTC"]
-        run = self.run(command, env=env, cwd=folder)
         row = record("ccusage claude monthly --offline --json", run)
         if run.returncode != 0:
             res.check(case, size, "ccusage", False, f"exit {run.returncode}: {run.stderr[-200:]}")
@@ -723,17 +798,16 @@ class Bench:
         keys = tuple(theirs)
         ok, detail = _totals_equal(theirs, want, keys)
         res.check(case, size, "ccusage totals = expected", ok, detail)
-        if report and ingest_cold and report_rules:
+        if report and e2e:
             ours = {k: int(report["totals"][k]) for k in keys}
             ok, detail = _totals_equal(ours, theirs, keys)
             row.check = "tokens = tokaudit" if ok else "tokens ≠ tokaudit"
             res.check(case, size, "tokaudit tokens = ccusage tokens", ok, detail)
-            e2e = ingest_cold.wall + report_rules.wall
-            ratio = e2e / run.wall
+            ratio = e2e.wall / run.wall
             row.check += f"; tokaudit = {ratio:.1f}× this"
             res.check(
                 case, size, "tokaudit ingest + report no slower than ccusage (≤ 1.0×)",
-                ratio <= 1.0, f"{e2e:.2f} s vs {run.wall:.2f} s = {ratio:.2f}×",
+                ratio <= 1.0, f"{e2e.wall:.2f} s vs {run.wall:.2f} s = {ratio:.2f}×",
             )  # fmt: skip
         else:
             res.check(
@@ -770,7 +844,9 @@ class Bench:
             "",
             markdown_table(res.rows),
             "",
-            "rows/s = requests (Claude Code: API messages) ÷ wall seconds.",
+            "wall s = the median of the runs (each a fresh process; rounds interleave the "
+            "tools); rows/s = requests (Claude Code: API messages) ÷ that wall time; peak RSS "
+            "= the largest of the runs.",
             "",
             "## Checks",
             "",
@@ -824,6 +900,14 @@ def main(argv: list[str] | None = None) -> int:
         "--kinds", default="jsonl,openrouter,claude-code", help="jsonl, openrouter, claude-code"
     )
     parser.add_argument("--cc-messages", default="200k", help="size of the Claude Code tree")
+    parser.add_argument(
+        "--repeat", type=int, default=1, metavar="N",
+        help="rounds of every command per request-size case (the table shows medians)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--cc-repeat", type=int, default=5, metavar="N",
+        help="rounds for the Claude Code case, whose ccusage comparison is close (default 5)",
+    )  # fmt: skip
     parser.add_argument("--tokaudit", default=_default_tokaudit(), help="the tokaudit to measure")
     parser.add_argument("--python", default=sys.executable, help="interpreter for the helpers")
     parser.add_argument("--data", type=Path, default=BENCH / "data")
@@ -839,6 +923,8 @@ def main(argv: list[str] | None = None) -> int:
         help="address-space cap per measured process (0: none); protects a shared machine",
     )
     args = parser.parse_args(argv)
+    if args.repeat < 1 or args.cc_repeat < 1:
+        parser.error("--repeat and --cc-repeat must be at least 1")
     sizes = [parse_count(s) for s in ("100k" if args.quick else args.sizes).split(",")]
     kinds = [k.strip() for k in args.kinds.split(",") if k.strip()]
     unknown = set(kinds) - set(INPUT)
@@ -856,9 +942,9 @@ def main(argv: list[str] | None = None) -> int:
     for requests in sizes:
         for kind in kinds:
             if kind != "claude-code":
-                bench.run_case(kind, requests)
+                bench.run_case(kind, requests, args.repeat)
     if "claude-code" in kinds:
-        bench.run_case("claude-code", parse_count(args.cc_messages))
+        bench.run_case("claude-code", parse_count(args.cc_messages), args.cc_repeat)
     bench.write(started, load_start)
     failed = [c for c in bench.results.checks if c.ok is False]
     return 1 if failed else 0
